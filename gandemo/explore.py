@@ -1,0 +1,143 @@
+"""Latent-space exploration: seeded sample grids and interpolation frames.
+
+These are the core functions behind the Generate tab, the CLI's ``sample``/``interpolate`` and
+the ``/generate`` and ``/interpolate`` endpoints. They validate their arguments and raise
+InvalidInputError with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .errors import InvalidInputError
+from .gan.latent import MAX_SEED, interpolate_latents, latents_for_seeds
+from .generator import Generator
+from .images import make_grid, save_animation, to_pil_list
+
+MAX_SAMPLES = 64
+MAX_FRAMES = 120
+MAX_WAYPOINTS = 8
+METHODS = ("slerp", "lerp")
+
+
+@dataclass
+class SampleGrid:
+    seeds: list[int]
+    images: torch.Tensor  # (N, C, H, W) in [-1, 1]
+    grid: Image.Image  # native resolution
+    columns: int
+
+    def cell_seed(self, x: int, y: int, cell_size: int) -> int | None:
+        """The seed of the grid cell under pixel (x, y) of a grid drawn with ``cell_size`` px cells."""
+        col, row = x // cell_size, y // cell_size
+        if not (0 <= col < self.columns):
+            return None
+        i = row * self.columns + col
+        return self.seeds[i] if 0 <= i < len(self.seeds) else None
+
+
+def check_seed(seed: int, name: str = "seed") -> int:
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"The {name} must be a whole number, got {seed!r}.") from e
+    if not 0 <= seed <= MAX_SEED - MAX_SAMPLES:
+        raise InvalidInputError(f"The {name} must be between 0 and {MAX_SEED - MAX_SAMPLES}, got {seed}.")
+    return seed
+
+
+def check_truncation(truncation: float | None) -> float | None:
+    if truncation is None or truncation == 0:
+        return None  # 0 in the UI means "off"
+    if not 0.05 <= truncation <= 10:
+        raise InvalidInputError(f"Truncation must be between 0.05 and 10 (or 0 for off), got {truncation}.")
+    return float(truncation)
+
+
+def sample_grid(
+    gen: Generator, seed: int = 0, num: int = 16, truncation: float | None = None, columns: int | None = None
+) -> SampleGrid:
+    """``num`` images for seeds seed, seed+1, ..., tiled into one grid."""
+    seed = check_seed(seed)
+    try:
+        num = int(num)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"The number of images must be a whole number, got {num!r}.") from e
+    if not 1 <= num <= MAX_SAMPLES:
+        raise InvalidInputError(f"Ask for between 1 and {MAX_SAMPLES} images, not {num}.")
+    seeds = list(range(seed, seed + num))
+    images = gen.sample(seeds, check_truncation(truncation))
+    cols = columns or (num if num <= 8 else int(round(num**0.5 + 0.49)))
+    cols = max(1, min(cols, num))
+    return SampleGrid(seeds, images, make_grid(images, columns=cols), cols)
+
+
+def interpolation_latents(
+    gen: Generator,
+    seeds: list[int],
+    frames: int,
+    method: str = "slerp",
+    loop: bool = False,
+    truncation: float | None = None,
+) -> torch.Tensor:
+    """Latents for a walk through ``seeds`` with ``frames`` frames in total (a loop returns to the
+    first seed without repeating it, so the animation repeats seamlessly)."""
+    if method not in METHODS:
+        raise InvalidInputError(f"Interpolation must be one of {', '.join(METHODS)}, not {method!r}.")
+    try:
+        frames = int(frames)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"The number of frames must be a whole number, got {frames!r}.") from e
+    if not 2 <= frames <= MAX_FRAMES:
+        raise InvalidInputError(f"Ask for between 2 and {MAX_FRAMES} frames, not {frames}.")
+    seeds = [check_seed(s, "seed") for s in seeds]
+    if not 2 <= len(seeds) <= MAX_WAYPOINTS:
+        raise InvalidInputError(f"An interpolation needs between 2 and {MAX_WAYPOINTS} seeds, got {len(seeds)}.")
+    z = latents_for_seeds(seeds, gen.latent_dim, check_truncation(truncation))
+    points = list(z) + ([z[0]] if loop else [])
+    segments = len(points) - 1
+    # An open path has frames-1 steps plus its end point; a loop has `frames` steps and no end point
+    # (the first frame follows the last). Steps are spread over the segments as evenly as possible.
+    steps = frames if loop else frames - 1
+    if steps < segments:
+        raise InvalidInputError(
+            f"{frames} frames are too few to visit {len(seeds)} seeds; use at least {segments + (0 if loop else 1)}."
+        )
+    per = [steps // segments + (1 if i < steps % segments else 0) for i in range(segments)]
+    parts = [interpolate_latents(points[i], points[i + 1], per[i], method, endpoint=False) for i in range(segments)]
+    if not loop:
+        parts.append(points[-1][None])
+    return torch.cat(parts)
+
+
+def interpolation_frames(
+    gen: Generator,
+    seeds: list[int],
+    frames: int,
+    method: str = "slerp",
+    loop: bool = False,
+    truncation: float | None = None,
+) -> list[Image.Image]:
+    """PIL frames of an interpolation through ``seeds`` (see interpolation_latents)."""
+    return to_pil_list(gen(interpolation_latents(gen, seeds, frames, method, loop, truncation)))
+
+
+def frame_strip(frames: list[Image.Image], max_columns: int = 12) -> Image.Image:
+    """Frames side by side (wrapping after ``max_columns``), for a quick overview."""
+    import numpy as np
+
+    arr = np.stack([np.asarray(f) for f in frames])
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    t = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    return make_grid(t, columns=min(max_columns, len(frames)))
+
+
+def write_animation(frames: list[Image.Image], path: str | Path, fps: float = 12.0, scale: int = 1) -> Path:
+    from .images import upscale
+
+    return save_animation([upscale(f, scale) for f in frames], path, fps=fps)

@@ -1,0 +1,170 @@
+"""DCGAN generator and discriminator (Radford et al., 2015).
+
+Both networks are plain ``nn.Sequential`` stacks held in an attribute named ``net``.
+The generator maps a latent vector, shaped (N, latent_dim, 1, 1), to an image in [-1, 1]
+through a 4x4 transposed convolution followed by stride-2 upsampling blocks; the
+discriminator mirrors it and ends in one logit per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+SUPPORTED_SIZES = (32, 64, 128)
+SUPPORTED_CHANNELS = (1, 3, 4)
+MAX_WIDTH_MULTIPLIER = 8  # feature maps never grow beyond width * 8 (keeps 128 px models small)
+
+MODEL_CARD_TAGS = ("gan", "dcgan", "unconditional-image-generation", "gandemo", "pytorch")
+
+
+@dataclass(frozen=True)
+class UpsampleSpec:
+    """One transposed convolution of a DCGAN-style generator."""
+
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+
+    def output_size(self, input_size: int) -> int:
+        return (input_size - 1) * self.stride - 2 * self.padding + self.kernel
+
+
+def sequential_generator(specs: list[UpsampleSpec]) -> nn.Sequential:
+    """ConvTranspose -> BatchNorm -> ReLU blocks; the last block is ConvTranspose -> Tanh.
+
+    Layer indices are the ones used by the DCGAN reference code (conv at 0, 3, 6, ...),
+    so state dicts of the reference implementations load into it unchanged.
+    """
+    layers: list[nn.Module] = []
+    for i, spec in enumerate(specs):
+        layers.append(
+            nn.ConvTranspose2d(
+                spec.in_channels, spec.out_channels, spec.kernel, spec.stride, spec.padding, bias=False
+            )
+        )
+        if i < len(specs) - 1:
+            layers += [nn.BatchNorm2d(spec.out_channels), nn.ReLU(True)]
+        else:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+def output_size(specs: list[UpsampleSpec]) -> int:
+    size = 1
+    for spec in specs:
+        size = spec.output_size(size)
+    return size
+
+
+def _check_architecture(image_size: int, channels: int, latent_dim: int, width: int) -> None:
+    if image_size not in SUPPORTED_SIZES:
+        raise ValueError(f"image_size must be one of {SUPPORTED_SIZES}, got {image_size}")
+    if channels not in SUPPORTED_CHANNELS:
+        raise ValueError(f"channels must be one of {SUPPORTED_CHANNELS}, got {channels}")
+    if not 1 <= latent_dim <= 4096:
+        raise ValueError(f"latent_dim must be between 1 and 4096, got {latent_dim}")
+    if not 1 <= width <= 1024:
+        raise ValueError(f"width must be between 1 and 1024, got {width}")
+
+
+def _feature_widths(image_size: int, width: int) -> list[int]:
+    """Feature-map widths from the 4x4 stage up to the last hidden stage, e.g. [256, 128, 64]."""
+    n_up = int(math.log2(image_size // 4))  # stride-2 stages after the 4x4 stem
+    return [width * min(2 ** (n_up - 1 - i), MAX_WIDTH_MULTIPLIER) for i in range(n_up)]
+
+
+def dcgan_generator_specs(image_size: int, channels: int, latent_dim: int, width: int) -> list[UpsampleSpec]:
+    widths = _feature_widths(image_size, width)
+    specs = [UpsampleSpec(latent_dim, widths[0], 4, 1, 0)]
+    for w_in, w_out in zip(widths, widths[1:] + [channels]):
+        specs.append(UpsampleSpec(w_in, w_out, 4, 2, 1))
+    return specs
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="gandemo",
+    tags=list(MODEL_CARD_TAGS),
+    license="mit",
+    pipeline_tag="unconditional-image-generation",
+    repo_url="https://github.com/gandemo/gandemo",
+):
+    """Latent (N, latent_dim) or (N, latent_dim, 1, 1) -> image (N, channels, size, size) in [-1, 1]."""
+
+    def __init__(self, image_size: int = 32, channels: int = 1, latent_dim: int = 100, width: int = 64):
+        super().__init__()
+        _check_architecture(image_size, channels, latent_dim, width)
+        self.image_size = image_size
+        self.channels = channels
+        self.latent_dim = latent_dim
+        self.width = width
+        self.net = sequential_generator(dcgan_generator_specs(image_size, channels, latent_dim, width))
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z[:, :, None, None]
+        return self.net(z)
+
+
+class DCGANDiscriminator(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="gandemo",
+    tags=list(MODEL_CARD_TAGS),
+    license="mit",
+    repo_url="https://github.com/gandemo/gandemo",
+):
+    """Image (N, channels, size, size) -> one real/fake logit per image, shape (N,)."""
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        spectral_norm: bool = False,
+    ):
+        super().__init__()
+        _check_architecture(image_size, channels, 1, width)
+        self.image_size = image_size
+        self.channels = channels
+        self.width = width
+        self.spectral_norm = spectral_norm
+        widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256]
+
+        def conv(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Module:
+            layer = nn.Conv2d(c_in, c_out, k, s, p, bias=False)
+            return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+
+        layers: list[nn.Module] = [conv(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers.append(conv(w_in, w_out, 4, 2, 1))
+            # Batch norm fights spectral norm's Lipschitz bound, so it is left out when SN is on.
+            layers.append(nn.Identity() if spectral_norm else nn.BatchNorm2d(w_out))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+        layers.append(conv(widths[-1], 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()

@@ -1,0 +1,179 @@
+"""``load_generator``: one call from any source to a ready-to-sample generator.
+
+    from gandemo import load_generator
+    gen = load_generator("fashion-mnist")          # bundled / local path / "owner/name@rev"
+    images = gen(torch.randn(16, gen.latent_dim))  # (16, C, H, W) in [-1, 1]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .device import pick_device
+from .errors import InvalidInputError, UnsupportedCheckpointError
+from .gan.latent import latents_for_seeds
+from .gan.layouts import LAYOUTS, build_generator, load_strict, recognise, strip_wrappers
+from .gan.models import DCGANGenerator
+from .hub import ResolvedFiles, read_state_dict, resolve
+
+NATIVE_CONFIG_KEYS = {"image_size", "channels", "latent_dim", "width"}
+MAX_BATCH = 256
+
+
+@dataclass
+class ModelCard:
+    title: str = ""
+    summary: str = ""
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+class Generator:
+    """A loaded generator: call it with latents, or ask it for seeded samples.
+
+    Always in eval mode and under ``torch.no_grad``; outputs are float32 on the CPU.
+    """
+
+    def __init__(self, module: nn.Module, *, source: str, layout: str, card: ModelCard | None = None,
+                 device: torch.device | None = None):
+        self.module = module.eval()
+        self.source = source
+        self.layout = layout
+        self.card = card or ModelCard()
+        self.latent_dim: int = int(module.latent_dim)
+        self.channels: int = int(module.channels)
+        self.image_size: int = int(module.image_size)
+        self.device = device or torch.device("cpu")
+        self.module.to(self.device)
+
+    def __repr__(self) -> str:
+        return (f"Generator(source={self.source!r}, layout={self.layout!r}, image_size={self.image_size}, "
+                f"channels={self.channels}, latent_dim={self.latent_dim})")
+
+    @torch.no_grad()
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 4 and z.shape[2:] == (1, 1):
+            z = z.flatten(1)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise InvalidInputError(f"z must have shape (N, {self.latent_dim}); got {tuple(z.shape)}.")
+        out = []
+        for chunk in z.split(MAX_BATCH):
+            out.append(self.module(chunk.to(self.device, torch.float32)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, self.channels, self.image_size, self.image_size)
+
+    def sample(self, seeds: list[int], truncation: float | None = None) -> torch.Tensor:
+        """Images for the given seeds (seed s always gives the same image)."""
+        return self(latents_for_seeds(seeds, self.latent_dim, truncation))
+
+    def to(self, device: str | torch.device) -> Generator:
+        self.device = torch.device(device)
+        self.module.to(self.device)
+        return self
+
+
+def read_card(path: Path | None) -> ModelCard:
+    """Title, first paragraph and YAML metadata of a model card (README.md)."""
+    if path is None or not Path(path).is_file():
+        return ModelCard()
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    metadata: dict[str, object] = {}
+    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
+    if m:
+        try:
+            import yaml  # PyYAML comes with huggingface_hub
+
+            loaded = yaml.safe_load(m.group(1))
+            metadata = loaded if isinstance(loaded, dict) else {}
+        except Exception:  # a broken header must not stop the model from loading
+            metadata = {}
+        text = text[m.end():]
+    title, paragraphs, current = "", [], []
+    for line in text.splitlines():
+        if line.startswith("# ") and not title:
+            title = line[2:].strip()
+        elif line.strip() and not line.startswith(("#", "!", "```", "|", "<")):
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return ModelCard(title, paragraphs[0] if paragraphs else "", metadata)
+
+
+def build_from_files(files: ResolvedFiles) -> tuple[nn.Module, str]:
+    """The module and layout name for resolved files; strict loading everywhere."""
+    state = read_state_dict(files.weights)
+    if files.config is not None:
+        config = json.loads(Path(files.config).read_text())
+        if isinstance(config, dict) and set(config) >= NATIVE_CONFIG_KEYS:
+            extra = set(config) - NATIVE_CONFIG_KEYS
+            if extra:
+                raise UnsupportedCheckpointError(f"config.json has unknown keys {sorted(extra)} for a gandemo DCGAN.")
+            try:
+                module = DCGANGenerator(**{k: int(config[k]) for k in NATIVE_CONFIG_KEYS})
+            except (TypeError, ValueError) as e:
+                raise UnsupportedCheckpointError(f"config.json describes no valid gandemo DCGAN: {e}.") from e
+            load_strict(module, strip_wrappers(state), "config.json's gandemo DCGAN")
+            return module, "gandemo"
+    module, layout = build_generator(state)
+    return module, layout.name
+
+
+def load_generator(source: str, device: str | torch.device | None = None) -> Generator:
+    """Load a generator from a bundled name, a local file/folder, or a Hub repo id[@revision]."""
+    files = resolve(source)
+    module, layout = build_from_files(files)
+    card = read_card(files.card)
+    if not card.summary:
+        desc = next((lay.description for lay in LAYOUTS if lay.name == layout), layout)
+        card.summary = f"Recognised as the {desc} layout."
+    return Generator(module, source=files.label, layout=layout, card=card,
+                     device=torch.device(device) if device else pick_device())
+
+
+class GeneratorCache:
+    """A small thread-safe LRU of loaded generators, keyed by the source string."""
+
+    def __init__(self, capacity: int = 4):
+        self.capacity = capacity
+        self._items: OrderedDict[str, Generator] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, source: str) -> Generator:
+        key = source.strip()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:  # two visitors asking for the same model load it once
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            gen = load_generator(key)
+            with self._lock:
+                self._items[key] = gen
+                self._items.move_to_end(key)
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+                self._loading.pop(key, None)
+            return gen
+
+    def __contains__(self, source: str) -> bool:
+        return source.strip() in self._items
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._items)
+
+
+__all__ = ["Generator", "GeneratorCache", "ModelCard", "load_generator", "recognise"]
