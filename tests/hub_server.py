@@ -26,21 +26,40 @@ What it serves (model repos), with the headers and error codes ``huggingface_hub
   Gated repos list and describe freely (like the Hub since 2024) but their files, except
   README.md and .gitattributes, answer 401 (no token) or 403 (token without access) ``GatedRepo``.
 
+Writing (what ``HfApi.create_repo`` and ``HfApi.upload_folder`` / ``create_commit`` send):
+
+- ``POST /api/repos/create``: a new model repo with an initial ``.gitattributes`` commit, public or
+  ``"visibility": "private"``; 409 with the repo ``url`` when it exists (``exist_ok=True`` relies on it).
+- ``POST /api/models/{repo_id}/preupload/{rev}``: every file's ``uploadMode`` is
+  :attr:`StandInHub.upload_mode` (``"regular"``), so the client sends the content inline (base64) in
+  the commit and never tries Xet or LFS storage; ``oid`` is the current blob id (unchanged files are
+  skipped by the client).
+- ``POST /api/models/{repo_id}/commit/{rev}``: the NDJSON commit (``header``, ``file``, ``lfsFile``
+  for blobs the stand-in already holds, ``deletedFile``, ``deletedFolder``), stored through
+  :meth:`StandInHub.add_commit`, so the files download through the GET endpoints right away.
+- ``GET /api/whoami-v2`` and ``POST /api/validate-yaml`` (model-card check before uploads).
+- Writes need ``Authorization: Bearer <token>``: none -> 401; a token the stand-in doesn't know ->
+  401; a known token without write access to the repo's namespace (:attr:`StandInHub.VALID_TOKEN`
+  is read-only) -> 403. Register writers with :meth:`StandInHub.add_write_token`.
+
+Every request is also recorded in full (:meth:`StandInHub.request_log`: method, path, query, all
+headers, body), so tests can check where a token was sent (:meth:`StandInHub.requests_with_token`).
+
 The handler is a routing table (:attr:`StandInHub.ROUTES`, or :meth:`StandInHub.add_route` at run
 time) of ``(method, path regex, handler name)``; handlers take a :class:`Request` and the regex
-groups and return a :class:`Response` or raise :class:`HubError`. Repo creation, preupload and
-commit endpoints can be added that way: :meth:`StandInHub.add_commit` already does the state
-change a commit endpoint needs.
+groups and return a :class:`Response` or raise :class:`HubError`. The write endpoints are built on
+:meth:`StandInHub.add_commit`, the same state change tests use to publish repos directly.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -54,6 +73,9 @@ LFS_SUFFIXES = (
 LFS_THRESHOLD = 10 * 1024**2
 ALWAYS_PUBLIC_IN_GATED_REPOS = ("README.md", ".gitattributes")
 TIMESTAMP = "2024-01-01T00:00:00.000Z"
+# What the Hub puts in a new repo's first commit (abridged: the suffixes above go to LFS).
+GITATTRIBUTES = "".join(f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n" for suffix in LFS_SUFFIXES).encode()
+_REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _COMMIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 
@@ -156,8 +178,11 @@ class StandInHub:
         ("HEAD", rf"^/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$", "resolve"),
         ("GET", rf"^/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$", "resolve"),
         ("GET", r"^/api/agent-harnesses$", "agent_harnesses"),
-        # Later: ("POST", r"^/api/repos/create$", ...), ("POST", rf"^/api/models/{_REPO}/preupload/(?P<rev>[^/]+)$", ...),
-        # ("POST", rf"^/api/models/{_REPO}/commit/(?P<rev>[^/]+)$", ...) on top of add_commit().
+        ("GET", r"^/api/whoami-v2$", "whoami"),
+        ("POST", r"^/api/validate-yaml$", "validate_yaml"),
+        ("POST", r"^/api/repos/create$", "create_repo"),
+        ("POST", rf"^/api/models/{_REPO}/preupload/(?P<rev>[^/]+)$", "preupload"),
+        ("POST", rf"^/api/models/{_REPO}/commit/(?P<rev>[^/]+)$", "commit"),
     ]
     CDN_ROUTES: list[tuple[str, str, str]] = [
         ("HEAD", r"^/lfs/(?P<sha256>[0-9a-f]{64})/(?P<path>.+)$", "cdn_blob"),
@@ -167,10 +192,14 @@ class StandInHub:
     def __init__(self, tree_page_size: int = 1000) -> None:
         self.tree_page_size = tree_page_size
         self.tokens: set[str] = {self.VALID_TOKEN}
+        self.users: dict[str, str] = {self.VALID_TOKEN: "standin-user"}  # token -> user name (whoami)
+        self.write_access: dict[str, set[str]] = {}  # token -> namespaces it may write to ("*": all)
+        self.upload_mode = "regular"  # what preupload answers for every file
         self._repos: dict[str, Repo] = {}
         self._blobs_by_sha256: dict[str, Blob] = {}
         self._lock = threading.RLock()
         self._requests: list[tuple[str, str]] = []
+        self._request_log: list[Request] = []  # the same requests in full, index for index
         self._outage: int | str | None = None
         self._routes = self._compile(self.ROUTES)
         self._cdn_routes = self._compile(self.CDN_ROUTES)
@@ -269,6 +298,26 @@ class StandInHub:
         with self._lock:
             return sorted(self._repos)
 
+    def add_write_token(self, token: str, user: str = "tester", namespaces: Iterable[str] | None = None) -> str:
+        """Accept ``token`` as ``user``'s, with write access to ``namespaces`` (default: the user's own;
+        ``"*"`` means every namespace). Returns the token."""
+        with self._lock:
+            self.tokens.add(token)
+            self.users[token] = user
+            self.write_access[token] = set(namespaces) if namespaces is not None else {user}
+        return token
+
+    def is_private(self, repo_id: str) -> bool:
+        with self._lock:
+            return self._repos[repo_id].private
+
+    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
+        """The content of ``revision`` of ``repo_id`` (path -> bytes)."""
+        with self._lock:
+            repo = self._repos[repo_id]
+            commit = repo.commits[repo.branches.get(revision, revision)]
+            return {path: blob.data for path, blob in commit.files.items()}
+
     # ------------------------------------------------------------------ requests
     @property
     def requests(self) -> list[tuple[str, str]]:
@@ -284,6 +333,22 @@ class StandInHub:
     def requests_since(self, mark: int) -> list[tuple[str, str]]:
         with self._lock:
             return self._requests[mark:]
+
+    def request_log(self, since: int = 0) -> list[Request]:
+        """Every request since ``since`` (a :meth:`mark`) in full: method, path, query, headers
+        (lower-case names, nothing removed) and body."""
+        with self._lock:
+            return self._request_log[since:]
+
+    def requests_with_token(self, token: str, since: int = 0) -> list[tuple[str, str]]:
+        """(method, path) of the requests that carried ``token`` anywhere: a header, the query or the body."""
+        needle = token.encode()
+        found = []
+        for req in self.request_log(since):
+            places = [*req.headers.values(), *(v for vs in req.query.values() for v in vs)]
+            if any(token in place for place in places) or needle in req.body:
+                found.append((req.method, req.path))
+        return found
 
     def files_fetched(self, repo_id: str | None = None, since: int = 0, method: str | None = None) -> list[str]:
         """Paths of files asked for through ``/resolve/`` (HEAD or GET, or only ``method``), in order,
@@ -406,7 +471,120 @@ class StandInHub:
         # huggingface_hub fetches this registry once a day unless telemetry is disabled
         return Response.json({"standardEnvVars": [], "harnesses": {}})
 
+    def whoami(self, req: Request) -> Response:
+        if req.token is None:
+            raise HubError(401, "Invalid username or password.")
+        name = self.users.get(req.token, "standin-user")
+        role = "write" if req.token in self.write_access else "read"
+        return Response.json({
+            "type": "user", "id": hashlib.md5(name.encode()).hexdigest()[:24], "name": name, "fullname": name,
+            "orgs": [], "auth": {"type": "access_token", "accessToken": {"displayName": "stand-in", "role": role}},
+        })
+
+    def validate_yaml(self, req: Request) -> Response:
+        return Response.json({"errors": [], "warnings": []})
+
+    def create_repo(self, req: Request) -> Response:
+        token = self._require_token(req)
+        try:
+            payload = json.loads(req.body or b"{}")
+        except ValueError as e:
+            raise HubError(400, f"Invalid JSON body: {e}") from None
+        name, namespace = payload.get("name"), payload.get("organization") or self.users.get(token, "standin-user")
+        if payload.get("type", "model") not in (None, "model"):
+            raise HubError(400, "The stand-in Hub only hosts model repos.")
+        if not isinstance(name, str) or not _REPO_NAME.match(name) or not _REPO_NAME.match(namespace):
+            raise HubError(400, f"Invalid repo name: {namespace}/{name}")
+        repo_id = f"{namespace}/{name}"
+        self._require_write(token, repo_id, f'You don\'t have the rights to create a model under the namespace "{namespace}"')
+        with self._lock:
+            if repo_id in self._repos:
+                return Response.json({"error": "You already created this model repo", "url": f"{self.url}/{repo_id}"}, 409,
+                                     {"X-Error-Message": "You already created this model repo"})
+            private = payload.get("visibility") == "private" or payload.get("private") is True
+            self.add_repo(repo_id, {".gitattributes": GITATTRIBUTES}, private=private)
+        return Response.json({"url": f"{self.url}/{repo_id}", "name": repo_id,
+                              "id": hashlib.md5(repo_id.encode()).hexdigest()[:24]})
+
+    def preupload(self, req: Request, repo_id: str, rev: str) -> Response:
+        repo = self._visible_repo(repo_id, req)
+        self._require_write(self._require_token(req), repo_id)
+        try:
+            wanted = json.loads(req.body)["files"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise HubError(400, f"Invalid preupload body: {e!r}") from None
+        with self._lock:
+            head = repo.branches.get(rev)
+            current = repo.commits[head].files if head else {}
+        answer = []
+        for item in wanted:
+            blob = current.get(item["path"])
+            mode = self.upload_mode if item.get("size", 0) > 0 else "regular"
+            answer.append({"path": item["path"], "uploadMode": mode, "shouldIgnore": False,
+                           "oid": blob.oid if blob is not None else None})
+        return Response.json({"files": answer, "commitOid": head})
+
+    def commit(self, req: Request, repo_id: str, rev: str) -> Response:
+        repo = self._visible_repo(repo_id, req)
+        self._require_write(self._require_token(req), repo_id)
+        if req.flag("create_pr"):
+            raise HubError(400, "The stand-in Hub does not do pull requests.")
+        try:
+            items = [json.loads(line) for line in req.body.splitlines() if line.strip()]
+        except ValueError as e:
+            raise HubError(400, f"Invalid NDJSON commit body: {e}") from None
+        if not items or items[0].get("key") != "header":
+            raise HubError(400, "The first line of a commit must be its header.")
+        header = items[0]["value"]
+        with self._lock:
+            head = repo.branches.get(rev)
+            if head is None:
+                raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+            current = repo.commits[head].files
+            parent = header.get("parentCommit")
+            if parent and not head.startswith(parent):
+                raise HubError(412, "A commit has happened since. Please refresh and try again.")
+            files: dict[str, bytes] = {}
+            deletions: list[str] = []
+            for item in items[1:]:
+                key, value = item.get("key"), item.get("value") or {}
+                path = str(value.get("path", "")).strip("/")
+                if not path:
+                    raise HubError(400, f"A {key!r} line without a path.")
+                if key == "file":
+                    content = value.get("content", "")
+                    files[path] = base64.b64decode(content) if value.get("encoding") == "base64" else content.encode()
+                elif key == "lfsFile":
+                    blob = self._blobs_by_sha256.get(str(value.get("oid")))
+                    if blob is None or len(blob.data) != value.get("size"):
+                        raise HubError(422, f"Your push was rejected because an LFS pointer ({path}) points to a file "
+                                            "that does not exist in the storage.")
+                    files[path] = blob.data
+                elif key == "deletedFile":
+                    deletions.append(path)
+                elif key == "deletedFolder":
+                    deletions += [p for p in current if p.startswith(path + "/")]
+                else:
+                    raise HubError(400, f"Unknown commit operation {key!r}.")
+            sha = self.add_commit(repo_id, files, rev, deletions=tuple(deletions), title=header.get("summary") or "Commit")
+        return Response.json({"success": True, "commitOid": sha, "commitUrl": f"{self.url}/{repo_id}/commit/{sha}",
+                              "pullRequestUrl": None})
+
     # ------------------------------------------------------------------- helpers
+    @staticmethod
+    def _require_token(req: Request) -> str:
+        if req.token is None:
+            raise HubError(401, "Invalid username or password.")
+        return req.token
+
+    def _require_write(self, token: str, repo_id: str, message: str | None = None) -> None:
+        namespace = repo_id.split("/")[0]
+        with self._lock:
+            allowed = self.write_access.get(token, set())
+        if "*" not in allowed and namespace not in allowed:
+            raise HubError(403, message or f"You don't have the rights to write to {repo_id}: the token has no write "
+                                           f"access to the namespace '{namespace}'")
+
     def _visible_repo(self, repo_id: str, req: Request) -> Repo:
         with self._lock:
             repo = self._repos.get(repo_id)
@@ -463,15 +641,16 @@ class StandInHub:
             def _handle(self) -> None:
                 split = urlsplit(self.path)
                 path = unquote(split.path)
+                req = Request(self.command, path, parse_qs(split.query),
+                              {k.lower(): v for k, v in self.headers.items()}, b"")
                 with hub._lock:
                     hub._requests.append((self.command, path))
+                    hub._request_log.append(req)
                     outage = hub._outage
-                body = self._read_body()
+                req.body = self._read_body()
                 if outage == "drop":
                     self.close_connection = True
                     return
-                req = Request(self.command, path, parse_qs(split.query),
-                              {k.lower(): v for k, v in self.headers.items()}, body)
                 if outage is not None:
                     resp = Response.json({"error": "Service unavailable"}, int(outage))
                 else:

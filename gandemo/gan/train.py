@@ -1,0 +1,414 @@
+"""Train a DCGAN on a small image set: the lesson's two phases, plus the known fixes.
+
+Each step:
+  1. Discriminator phase: D sees a real batch (target "real") and a generated batch (target
+     "fake") and takes one optimiser step. It is skipped while D's loss is below the skip
+     threshold, so a discriminator that already wins doesn't run away from the generator.
+  2. Generator phase: G makes a batch, D (not updated in this phase) scores it, and G takes a
+     step towards D saying "real".
+
+Fixes, each a switch in TrainConfig: DiffAugment on everything D sees, one-sided label
+smoothing, BCE-with-logits or hinge loss, spectral norm in D, the skip-D threshold, an EMA of
+G's weights for previews and export, and an optional R1 gradient penalty on real images.
+
+``Trainer.train()`` is an iterator of TrainEvent; the CLI prints them, the UI streams them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from ..device import pick_device
+from ..errors import InvalidInputError, UnsupportedCheckpointError
+from ..images import make_grid, upscale
+from .augment import diff_augment, parse_policy
+from .checkpoint import model_card, save_generator
+from .health import HealthMessage, HealthMonitor, sample_diversity
+from .latent import latents_for_seeds
+from .models import DCGANDiscriminator, DCGANGenerator
+
+TRAINING_DIR = "training"
+
+
+@dataclass
+class TrainConfig:
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 100
+    width_g: int = 64
+    width_d: int = 64
+    batch_size: int = 32
+    steps: int = 2000
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    loss: str = "bce"  # "bce" (non-saturating, with logits) | "hinge"
+    diffaugment: str = "color,translation,cutout"  # "" turns it off
+    mirror: bool = True  # random horizontal flips of real images
+    label_smoothing: float = 0.9  # target for real images in D's BCE loss; 1.0 turns it off
+    spectral_norm: bool = True
+    d_skip_threshold: float = 0.05  # skip D's update while its (unsmoothed) loss is below this; 0 turns it off
+    ema_decay: float = 0.999  # 0 turns the EMA off
+    r1_gamma: float = 0.0  # 0 turns the R1 penalty off
+    preview_every: int = 100
+    checkpoint_every: int = 500
+    amp: bool = True  # mixed precision on CUDA
+
+    def validate(self) -> TrainConfig:
+        problems = []
+        if self.image_size not in (32, 64, 128):
+            problems.append(f"resolution must be 32, 64 or 128 (got {self.image_size})")
+        if self.channels not in (1, 3, 4):
+            problems.append(f"channels must be 1, 3 or 4 (got {self.channels})")
+        if not 1 <= self.steps <= 1_000_000:
+            problems.append(f"steps must be between 1 and 1,000,000 (got {self.steps})")
+        if not 2 <= self.batch_size <= 1024:
+            problems.append(f"batch size must be between 2 and 1024 (got {self.batch_size})")
+        for name in ("lr_g", "lr_d"):
+            if not 0 < getattr(self, name) <= 0.1:
+                problems.append(f"{name} must be in (0, 0.1] (got {getattr(self, name)})")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1) (got {getattr(self, name)})")
+        if self.loss not in ("bce", "hinge"):
+            problems.append(f"loss must be 'bce' or 'hinge' (got {self.loss!r})")
+        if not 0.5 <= self.label_smoothing <= 1.0:
+            problems.append(f"label smoothing (real target) must be in [0.5, 1] (got {self.label_smoothing})")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"EMA decay must be in [0, 1) (got {self.ema_decay})")
+        if not 1 <= self.width_g <= 512 or not 1 <= self.width_d <= 512:
+            problems.append("widths must be between 1 and 512")
+        if self.r1_gamma < 0 or self.d_skip_threshold < 0:
+            problems.append("R1 gamma and the skip-D threshold can't be negative")
+        try:
+            parse_policy(self.diffaugment)
+        except ValueError as e:
+            problems.append(str(e))
+        if problems:
+            raise InvalidInputError("Invalid training settings: " + "; ".join(problems) + ".")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class TrainEvent:
+    kind: str  # "start" | "step" | "preview" | "health" | "checkpoint" | "done" | "stopped"
+    step: int
+    total_steps: int
+    losses: dict[str, float] = field(default_factory=dict)  # loss_d, loss_g, d_real, d_fake
+    images_per_s: float = 0.0
+    eta_s: float = 0.0
+    preview: Image.Image | None = None
+    diversity: float | None = None
+    health: list[HealthMessage] = field(default_factory=list)
+    checkpoint: Path | None = None
+    message: str = ""
+
+
+class Trainer:
+    """Holds the networks, optimisers and data for one training run."""
+
+    def __init__(self, data: torch.Tensor, config: TrainConfig, out_dir: str | Path,
+                 device: str | torch.device | None = None, data_summary: str = ""):
+        if data.dtype != torch.uint8 or data.dim() != 4:
+            raise InvalidInputError("Training data must be a uint8 tensor shaped (N, C, H, W).")
+        self.config = config.validate()
+        n, c, h, w = data.shape
+        if c != config.channels or h != config.image_size or w != config.image_size:
+            raise InvalidInputError(
+                f"The images are {c}x{h}x{w} but the settings ask for {config.channels}x{config.image_size}x{config.image_size}."
+            )
+        self.device = torch.device(device) if device else pick_device()
+        self.out_dir = Path(out_dir)
+        self.data_summary = data_summary
+        torch.manual_seed(config.seed)
+        # Preprocessed once: uint8 on the device when it fits comfortably, else pinned on the CPU.
+        fits = self.device.type != "cuda" or data.numel() < 0.25 * torch.cuda.mem_get_info(self.device)[0]
+        self.data = data.to(self.device) if fits else data.pin_memory()
+        self.amp = config.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.G = DCGANGenerator(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
+        self.D = DCGANDiscriminator(config.image_size, config.channels, config.width_d, config.spectral_norm).to(self.device)
+        if self.device.type == "cuda":
+            self.G = self.G.to(memory_format=torch.channels_last)
+            self.D = self.D.to(memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.policy = parse_policy(config.diffaugment)
+        self.step = 0
+        self.skipped_d = 0
+        self.recoveries = 0
+        self.history: list[dict[str, float]] = []
+        self.fixed_z = latents_for_seeds(list(range(16)), config.latent_dim).to(self.device)
+        self._rng = torch.Generator(device="cpu").manual_seed(config.seed)
+        self._order = torch.empty(0, dtype=torch.long)
+        self._good: dict | None = None
+        self._last_d_loss = math.inf
+
+    # ----------------------------------------------------------------- data
+    def real_batch(self) -> torch.Tensor:
+        n, bs = self.data.shape[0], self.config.batch_size
+        if self._order.numel() < bs:  # a new epoch: every image once, in a fresh order
+            self._order = torch.cat([self._order, torch.randperm(n, generator=self._rng)])
+            while self._order.numel() < bs:
+                self._order = torch.cat([self._order, torch.randperm(n, generator=self._rng)])
+        idx, self._order = self._order[:bs], self._order[bs:]
+        x = self.data[idx.to(self.data.device)].to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        if self.config.mirror:
+            flip = torch.rand(bs, device=self.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy) if self.policy else x
+
+    # ----------------------------------------------------------------- losses
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss to optimise, loss without label smoothing for the skip-D rule and the plots)."""
+        if self.config.loss == "hinge":
+            loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+            return loss, loss.detach()
+        target = torch.full_like(real_logits, self.config.label_smoothing)
+        loss = F.binary_cross_entropy_with_logits(real_logits, target) + F.softplus(fake_logits).mean()
+        plain = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        return loss, plain.detach()
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        if self.config.loss == "hinge":
+            return -fake_logits.mean()
+        return F.softplus(-fake_logits).mean()  # non-saturating: -log D(G(z))
+
+    # ----------------------------------------------------------------- one step
+    def train_step(self) -> dict[str, float]:
+        cfg, bs = self.config, self.config.batch_size
+        real = self.real_batch()
+        z = torch.randn(bs, cfg.latent_dim, device=self.device)
+        autocast = torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp)
+
+        # Phase 1: discriminator (skipped while it already wins by a wide margin)
+        with autocast:
+            fake = self.G(z)
+            if cfg.spectral_norm:  # no batch norm in D: one forward over real and fake together
+                logits = self.D(self.augment(torch.cat([real, fake.detach()])))
+                real_logits, fake_logits = logits[:bs], logits[bs:]
+            else:
+                real_logits, fake_logits = self.D(self.augment(real)), self.D(self.augment(fake.detach()))
+            loss_d, plain_d = self.d_loss(real_logits.float(), fake_logits.float())
+        update_d = not (cfg.d_skip_threshold > 0 and self._last_d_loss < cfg.d_skip_threshold)
+        if update_d:
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_d).backward()
+            if cfg.r1_gamma > 0 and self.step % 4 == 0:  # lazy R1, every 4th step, scaled by 4
+                self.r1_penalty(real).backward()
+            self.scaler.step(self.opt_d)
+        else:
+            self.skipped_d += 1
+        self._last_d_loss = float(plain_d)
+
+        # Phase 2: generator, through a D that is not updated here
+        self.D.requires_grad_(False)
+        with autocast:
+            loss_g = self.g_loss(self.D(self.augment(fake)).float())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        self.D.requires_grad_(True)
+        self.step += 1
+        self.update_ema()
+        return {
+            "loss_d": float(plain_d), "loss_g": float(loss_g.detach()),
+            "d_real": float(torch.sigmoid(real_logits.detach().float()).mean()),
+            "d_fake": float(torch.sigmoid(fake_logits.detach().float()).mean()),
+            "d_updated": float(update_d),
+        }
+
+    def r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
+        x = real.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.D(self.augment(x)).sum(), x, create_graph=True)
+        return self.config.r1_gamma / 2 * grad.pow(2).flatten(1).sum(1).mean() * 4
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        decay = self.config.ema_decay
+        if decay <= 0:
+            self.G_ema.load_state_dict(self.G.state_dict())
+            return
+        decay = min(decay, (1 + self.step) / (10 + self.step))  # warm-up: follow G closely at first
+        for pe, pl in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.lerp_(pl, 1 - decay)
+        for be, bl in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(bl)
+
+    @torch.no_grad()
+    def preview(self, scale_to: int = 384) -> tuple[Image.Image, torch.Tensor]:
+        samples = self.G_ema(self.fixed_z).float().cpu()
+        grid = make_grid(samples, columns=4)
+        return upscale(grid, max(1, scale_to // grid.width)), samples
+
+    # ----------------------------------------------------------------- safety net
+    def snapshot(self) -> None:
+        """Keep the last known-good state in memory (for NaN/inf recovery)."""
+        self._good = {
+            "G": copy.deepcopy(self.G.state_dict()), "D": copy.deepcopy(self.D.state_dict()),
+            "G_ema": copy.deepcopy(self.G_ema.state_dict()),
+            "opt_g": copy.deepcopy(self.opt_g.state_dict()), "opt_d": copy.deepcopy(self.opt_d.state_dict()),
+        }
+
+    def recover(self) -> HealthMessage:
+        if self._good is not None:
+            self.G.load_state_dict(self._good["G"])
+            self.D.load_state_dict(self._good["D"])
+            self.G_ema.load_state_dict(self._good["G_ema"])
+            self.opt_g.load_state_dict(self._good["opt_g"])
+            self.opt_d.load_state_dict(self._good["opt_d"])
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= 0.5
+        self.recoveries += 1
+        self._last_d_loss = math.inf
+        return HealthMonitor.non_finite(self.step, self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"])
+
+    # ----------------------------------------------------------------- the loop
+    def train(self, cancel: threading.Event | None = None) -> Iterator[TrainEvent]:
+        cfg = self.config
+        total = cfg.steps
+        sample_idx = torch.randperm(self.data.shape[0], generator=torch.Generator().manual_seed(cfg.seed))[:64]
+        real_div = sample_diversity(self.data[sample_idx.to(self.data.device)].float().div(127.5).sub(1))
+        monitor = HealthMonitor(real_diversity=real_div)
+        yield TrainEvent("start", self.step, total, message=f"Training on {self.device} from step {self.step}.")
+        window: deque[tuple[float, int]] = deque(maxlen=20)
+        self.snapshot()
+        while self.step < total:
+            if cancel is not None and cancel.is_set():
+                path = self.save()
+                yield TrainEvent("stopped", self.step, total, checkpoint=path,
+                                 message=f"Stopped at step {self.step}; checkpoint saved.")
+                return
+            t0 = time.perf_counter()
+            stats = self.train_step()
+            if not all(math.isfinite(v) for v in stats.values()) or not self.params_finite():
+                yield TrainEvent("health", self.step, total, health=[self.recover()])
+                continue
+            if self.step % 25 == 0:
+                self.snapshot()
+            window.append((time.perf_counter() - t0, cfg.batch_size))
+            rate = sum(b for _, b in window) / max(sum(t for t, _ in window), 1e-9)
+            eta = (total - self.step) * cfg.batch_size / max(rate, 1e-9)
+            self.history.append({"step": self.step, **stats})
+            health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"])
+            event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health)
+            if self.step % cfg.preview_every == 0 or self.step == total:
+                event.kind = "preview"
+                event.preview, samples = self.preview()
+                event.diversity, collapse = monitor.observe_samples(self.step, samples)
+                event.health += collapse
+            yield event
+            if self.step % cfg.checkpoint_every == 0 and self.step < total:
+                yield TrainEvent("checkpoint", self.step, total, checkpoint=self.save(),
+                                 message=f"Checkpoint saved at step {self.step}.")
+        path = self.save()
+        yield TrainEvent("done", self.step, total, checkpoint=path, message=f"Finished {total} steps.")
+
+    def params_finite(self) -> bool:
+        return all(torch.isfinite(p).all() for p in self.G.parameters())
+
+    # ----------------------------------------------------------------- checkpoints
+    def save(self, out_dir: str | Path | None = None) -> Path:
+        """Write the run atomically: EMA generator in the native format + everything to resume."""
+        out = Path(out_dir or self.out_dir)
+        preview, _ = self.preview(scale_to=256)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            save_file(_cpu(self.D.state_dict()), tmp / "discriminator.safetensors")
+            save_file(_cpu(self.G.state_dict()), tmp / "generator_live.safetensors")
+            torch.save({"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                        "rng": self._rng.get_state(), "order": self._order.cpu(), "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                        "last_d_loss": self._last_d_loss}, tmp / "optimizers.pt")
+            state = {"step": self.step, "config": asdict(self.config), "skipped_d": self.skipped_d,
+                     "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:]}
+            (tmp / "state.json").write_text(json.dumps(state))
+            extra = {f"{TRAINING_DIR}/{p.name}": p for p in tmp.iterdir()}
+            save_generator(self.G_ema.cpu(), out, card=self.card(), sample_grid=preview, extra_files=extra)
+            self.G_ema.to(self.device)
+        return out
+
+    def card(self) -> str:
+        cfg = self.config
+        settings = json.dumps(asdict(cfg), indent=2)
+        return model_card(
+            title=f"{self.out_dir.name} (gandemo DCGAN)",
+            summary=f"A {cfg.image_size}x{cfg.image_size} DCGAN trained with gandemo for {self.step} steps "
+                    f"on {self.data.shape[0]} images. {self.data_summary}".strip(),
+            config=self.G_ema.config if hasattr(self.G_ema, "config") else {
+                "image_size": cfg.image_size, "channels": cfg.channels, "latent_dim": cfg.latent_dim, "width": cfg.width_g},
+            sections={"Training settings": f"```json\n{settings}\n```\n\nD updates skipped: {self.skipped_d}; "
+                      f"NaN recoveries: {self.recoveries}. The weights are the EMA of the generator."},
+        )
+
+    @staticmethod
+    def resume_config(checkpoint: str | Path) -> TrainConfig:
+        state_file = Path(checkpoint) / TRAINING_DIR / "state.json"
+        if not state_file.is_file():
+            raise UnsupportedCheckpointError(f"{checkpoint} is not a resumable gandemo training checkpoint (no {TRAINING_DIR}/state.json).")
+        return TrainConfig.from_dict(json.loads(state_file.read_text())["config"])
+
+    @classmethod
+    def resume(cls, checkpoint: str | Path, data: torch.Tensor, out_dir: str | Path | None = None,
+               steps: int | None = None, device: str | torch.device | None = None) -> Trainer:
+        """Continue a run saved by ``save()``; ``steps`` raises the total step count."""
+        checkpoint = Path(checkpoint)
+        train_dir = checkpoint / TRAINING_DIR
+        if not (train_dir / "state.json").is_file():
+            raise UnsupportedCheckpointError(f"{checkpoint} is not a resumable gandemo training checkpoint (no {TRAINING_DIR}/state.json).")
+        state = json.loads((train_dir / "state.json").read_text())
+        config = TrainConfig.from_dict(state["config"])
+        if steps is not None:
+            config.steps = steps
+        trainer = cls(data, config, out_dir or checkpoint, device=device, data_summary=state.get("data", ""))
+        trainer.G.load_state_dict(load_file(str(train_dir / "generator_live.safetensors")))
+        trainer.D.load_state_dict(load_file(str(train_dir / "discriminator.safetensors")))
+        trainer.G_ema.load_state_dict(load_file(str(checkpoint / "model.safetensors")))
+        opt = torch.load(train_dir / "optimizers.pt", map_location=trainer.device, weights_only=True)
+        trainer.opt_g.load_state_dict(opt["opt_g"])
+        trainer.opt_d.load_state_dict(opt["opt_d"])
+        trainer._rng.set_state(opt["rng"])
+        trainer._order = opt["order"]
+        if "torch_rng" in opt:  # restores the exact random stream: a resumed run equals an uninterrupted one
+            torch.set_rng_state(opt["torch_rng"])
+            if opt.get("cuda_rng") is not None and trainer.device.type == "cuda":
+                torch.cuda.set_rng_state(opt["cuda_rng"], trainer.device)
+            trainer._last_d_loss = float(opt.get("last_d_loss", math.inf))
+        trainer.step = int(state["step"])
+        trainer.skipped_d = int(state.get("skipped_d", 0))
+        trainer.recoveries = int(state.get("recoveries", 0))
+        trainer.history = list(state.get("history", []))
+        return trainer
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}

@@ -1,0 +1,130 @@
+"""Long-running work (training, style transfer): one job per device at a time.
+
+A job runs in a background thread and records its events, so it keeps going when the browser
+tab that started it closes, and any page can re-attach to it and replay where it stands. The
+job's owner holds a token (kept in the browser) that is needed to stop it; other visitors see
+that the device is busy and how far the running job has got.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import GandemoError
+
+
+class BusyError(GandemoError):
+    """Another job holds the device."""
+
+
+@dataclass
+class Job:
+    kind: str
+    device: str
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    started: float = field(default_factory=time.time)
+    status: str = "running"  # running | done | stopped | error
+    error: str = ""
+    progress: str = "starting"
+    events: list[Any] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    max_events: int = 20000
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    def record(self, event: Any) -> None:
+        with self.changed:
+            self.events.append(event)
+            if len(self.events) > self.max_events:  # keep the first and the most recent ones
+                del self.events[1: len(self.events) - self.max_events + 1]
+            self.changed.notify_all()
+
+    def finish(self, status: str, error: str = "") -> None:
+        with self.changed:
+            self.status, self.error = status, error
+            self.changed.notify_all()
+
+    def follow(self, start: int = 0, timeout: float = 0.5) -> Iterator[list[Any]]:
+        """Yield batches of new events until the job ends (an empty batch every ``timeout`` s
+        while nothing happens, so a caller can update its clock or notice a disconnect)."""
+        seen = start
+        while True:
+            with self.changed:
+                if len(self.events) <= seen and not self.finished:
+                    self.changed.wait(timeout)
+                batch, seen = self.events[seen:], len(self.events)
+                done = self.finished and seen >= len(self.events)
+            yield batch
+            if done:
+                return
+
+    def stop(self, token: str | None) -> bool:
+        if token != self.token:
+            return False
+        self.cancel.set()
+        return True
+
+
+class JobManager:
+    """Admits one running job per device."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._running: dict[str, str] = {}  # device -> job id
+
+    def running(self, device: str) -> Job | None:
+        with self._lock:
+            job_id = self._running.get(device)
+            return self._jobs.get(job_id) if job_id else None
+
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id or "")
+
+    def start(self, kind: str, device: str, work: Callable[[Job], Iterator[Any]],
+              describe: Callable[[Any], str] = str) -> Job:
+        """Run ``work(job)`` in a thread, recording every event it yields; BusyError if the device is taken."""
+        with self._lock:
+            current = self._jobs.get(self._running.get(device, ""))
+            if current is not None and not current.finished:
+                elapsed = time.time() - current.started
+                raise BusyError(
+                    f"The {device} is busy with another {current.kind} job ({current.progress}; running for "
+                    f"{elapsed / 60:.0f} min). Only one job runs per device at a time: try again when it ends."
+                )
+            job = Job(kind=kind, device=device)
+            self._jobs[job.id] = job
+            self._running[device] = job.id
+            # forget old finished jobs, keeping the last few for re-attaching pages
+            finished = [j for j in self._jobs.values() if j.finished]
+            for old in sorted(finished, key=lambda j: j.started)[:-8]:
+                self._jobs.pop(old.id, None)
+
+        def run() -> None:
+            try:
+                for event in work(job):
+                    job.progress = describe(event)
+                    job.record(event)
+                job.finish("stopped" if job.cancel.is_set() else "done")
+            except GandemoError as e:
+                job.finish("error", str(e))
+            except Exception as e:  # noqa: BLE001 - a job's crash must not take the server down
+                traceback.print_exc()
+                job.finish("error", f"{type(e).__name__}: {e}")
+
+        threading.Thread(target=run, name=f"gandemo-{kind}-{job.id}", daemon=True).start()
+        return job
+
+
+JOBS = JobManager()

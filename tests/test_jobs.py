@@ -1,0 +1,185 @@
+"""JobManager: one job per device, event replay for late attachers, owner-only stop, crashes contained.
+
+The jobs here are plain generators gated by events, so the tests are about the manager, not torch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gandemo.errors import GandemoError
+from gandemo.jobs import BusyError, Job, JobManager
+
+TIMEOUT = 10.0
+
+
+def gated_work(gate: threading.Event, steps: int = 5, hold_at: int = 2) -> Any:
+    """Yields ``steps`` numbered events, waiting for ``gate`` after ``hold_at`` of them; stops early on cancel."""
+
+    def work(job: Job) -> Iterator[dict[str, int]]:
+        for i in range(1, steps + 1):
+            if i == hold_at + 1:
+                gate.wait(TIMEOUT)
+            if job.cancel.is_set():
+                return
+            yield {"step": i, "total": steps}
+
+    return work
+
+
+def describe(event: dict[str, int]) -> str:
+    return f"step {event['step']} of {event['total']}"
+
+
+def wait_until(condition: Any, what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def wait_finished(job: Job) -> list[Any]:
+    """Follow the job to its end; returns every event it recorded."""
+    events: list[Any] = []
+    deadline = time.monotonic() + TIMEOUT
+    for batch in job.follow(timeout=0.05):
+        events += batch
+        assert time.monotonic() < deadline, "the job did not finish"
+    assert job.finished
+    return events
+
+
+def test_one_job_per_device_and_busy_says_how_far_it_is() -> None:
+    manager = JobManager()
+    gate = threading.Event()
+    job = manager.start("training", "cpu", gated_work(gate), describe=describe)
+    try:
+        wait_until(lambda: len(job.events) == 2, "two events")
+        assert manager.running("cpu") is job and not job.finished and job.status == "running"
+        with pytest.raises(BusyError) as info:
+            manager.start("training", "cpu", gated_work(threading.Event()), describe=describe)
+        text = str(info.value)
+        assert "cpu is busy" in text and "step 2 of 5" in text and "try again" in text, text
+        # another device is free
+        other = manager.start("style", "cuda:1", gated_work(threading.Event(), steps=1, hold_at=5))
+        assert wait_finished(other) == [{"step": 1, "total": 1}]
+    finally:
+        gate.set()
+    assert [e["step"] for e in wait_finished(job)] == [1, 2, 3, 4, 5]
+    assert job.status == "done" and job.progress == "step 5 of 5"
+
+
+def test_a_finished_job_frees_the_device() -> None:
+    manager = JobManager()
+    gate = threading.Event()
+    gate.set()
+    first = manager.start("training", "cpu", gated_work(gate))
+    wait_finished(first)
+    second = manager.start("training", "cpu", gated_work(gate))
+    assert second.id != first.id and second.token != first.token
+    wait_finished(second)
+    assert manager.get(first.id) is first and manager.get(second.id) is second
+    assert manager.get(None) is None and manager.get("no-such-job") is None
+
+
+def test_follow_replays_every_event_to_a_late_attacher() -> None:
+    manager = JobManager()
+    gate = threading.Event()
+    job = manager.start("training", "cpu", gated_work(gate, steps=6, hold_at=3))
+    wait_until(lambda: len(job.events) == 3, "three events")
+
+    # a page that attaches while the job runs first gets everything so far, then the rest
+    seen: list[Any] = []
+    follower = job.follow(timeout=0.05)
+    seen += next(follower)
+    assert [e["step"] for e in seen] == [1, 2, 3]
+    assert next(follower) == [], "while nothing happens, follow() hands out empty batches"
+    gate.set()
+    for batch in follower:
+        seen += batch
+    assert [e["step"] for e in seen] == [1, 2, 3, 4, 5, 6]
+
+    # a page that attaches after the end gets the whole run, and the iterator ends
+    replay = [e for batch in job.follow() for e in batch]
+    assert replay == seen
+    assert [e for batch in job.follow(start=4) for e in batch] == seen[4:]
+
+
+def test_only_the_owner_token_stops_a_job() -> None:
+    manager = JobManager()
+    gate = threading.Event()
+    job = manager.start("training", "cpu", gated_work(gate, steps=50, hold_at=1))
+    try:
+        wait_until(lambda: len(job.events) == 1, "the first event")
+        assert job.stop(None) is False and job.stop("") is False and job.stop(job.token + "x") is False
+        assert not job.cancel.is_set()
+        assert job.stop(job.token) is True and job.cancel.is_set()
+    finally:
+        gate.set()
+    events = wait_finished(job)
+    assert job.status == "stopped" and len(events) < 50
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (RuntimeError("boom"), "RuntimeError: boom"),
+    (GandemoError("The images could not be read."), "The images could not be read."),
+])
+def test_a_crashing_job_ends_in_error_and_the_manager_keeps_working(error: Exception, expected: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    manager = JobManager()
+
+    def crash(job: Job) -> Iterator[dict[str, int]]:
+        yield {"step": 1, "total": 3}
+        raise error
+
+    job = manager.start("training", "cpu", crash, describe=describe)
+    events = wait_finished(job)
+    assert events == [{"step": 1, "total": 3}]
+    assert job.status == "error" and job.error == expected
+    if isinstance(error, GandemoError):
+        assert "Traceback" not in capsys.readouterr().err, "a human error needs no traceback"
+    # the device is free again and the next job runs normally
+    gate = threading.Event()
+    gate.set()
+    nxt = manager.start("training", "cpu", gated_work(gate, steps=2))
+    assert [e["step"] for e in wait_finished(nxt)] == [1, 2] and nxt.status == "done"
+
+
+def test_a_job_that_fails_before_its_first_event() -> None:
+    manager = JobManager()
+
+    def broken(job: Job) -> Iterator[Any]:
+        raise ValueError("bad settings")
+        yield  # pragma: no cover - makes this a generator
+
+    job = manager.start("training", "cpu", broken)
+    assert wait_finished(job) == []
+    assert job.status == "error" and "bad settings" in job.error
+
+
+def test_old_finished_jobs_are_forgotten_but_recent_ones_kept() -> None:
+    manager = JobManager()
+    gate = threading.Event()
+    gate.set()
+    jobs = []
+    for _ in range(12):
+        job = manager.start("training", "cpu", gated_work(gate, steps=1))
+        wait_finished(job)
+        jobs.append(job)
+        time.sleep(0.002)  # distinct start times
+    kept = [j for j in jobs if manager.get(j.id) is j]
+    assert jobs[-1] in kept and jobs[-8] in kept and jobs[0] not in kept
+    assert 8 <= len(kept) <= 9
+
+
+def test_the_event_log_keeps_the_first_and_the_latest_events() -> None:
+    job = Job(kind="training", device="cpu", max_events=5)
+    for i in range(12):
+        job.record(i)
+    assert job.events == [0, 8, 9, 10, 11]

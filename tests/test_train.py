@@ -1,0 +1,545 @@
+"""The training core on the CPU with tiny settings: the loop, every fix switch, checkpoints, stop and
+resume, NaN recovery, the health monitor and DiffAugment.
+
+Everything is 32 px, width 8, batch 8 and a handful of steps, so the file runs in seconds on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+
+from gandemo import load_generator
+from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
+from gandemo.gan import checkpoint as checkpoint_module
+from gandemo.gan.augment import diff_augment, parse_policy
+from gandemo.gan.health import HealthMonitor, sample_diversity
+from gandemo.gan.train import TRAINING_DIR, TrainConfig, Trainer, TrainEvent
+
+SIZE = 32
+
+
+# ------------------------------------------------------------------------------------- helpers
+def coloured_shapes(n: int, channels: int = 3, size: int = SIZE, seed: int = 0) -> torch.Tensor:
+    """``n`` images (uint8, N x C x size x size) of one coloured rectangle or disc on a plain background;
+    with 4 channels the background is transparent (alpha 0) and the shape opaque."""
+    rng = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images = torch.empty(n, channels, size, size, dtype=torch.uint8)
+    for i in range(n):
+        cy, cx = torch.randint(8, size - 8, (2,), generator=rng).tolist()
+        r = int(torch.randint(4, 8, (1,), generator=rng))
+        if i % 2:
+            inside = (ys - cy) ** 2 + (xs - cx) ** 2 <= r * r
+        else:
+            inside = ((ys - cy).abs() <= r) & ((xs - cx).abs() <= r // 2 + 2)
+        colour = torch.randint(0, 256, (min(channels, 3),), generator=rng, dtype=torch.uint8)
+        background = torch.randint(0, 64, (min(channels, 3),), generator=rng, dtype=torch.uint8)
+        rgb = torch.where(inside, colour[:, None, None], background[:, None, None])
+        if channels == 4:
+            alpha = inside.to(torch.uint8) * 255
+            images[i] = torch.cat([rgb, alpha[None]])
+        else:
+            images[i] = rgb
+    return images
+
+
+def write_pngs(folder: Path, n: int = 12, channels: int = 3, seed: int = 0) -> list[Path]:
+    """``n`` coloured-shape PNGs in ``folder`` (also used by the CLI, app and browser training tests)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(coloured_shapes(n, channels, seed=seed)):
+        path = folder / f"shape-{i:02d}.png"
+        Image.fromarray(image.permute(1, 2, 0).numpy(), "RGBA" if channels == 4 else "RGB").save(path)
+        paths.append(path)
+    return paths
+
+
+def tiny_config(channels: int = 3, **overrides: Any) -> TrainConfig:
+    settings: dict[str, Any] = dict(image_size=SIZE, channels=channels, latent_dim=16, width_g=8, width_d=8,
+                                    batch_size=8, steps=8, preview_every=4, checkpoint_every=1000, seed=0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def run(trainer: Trainer, cancel: threading.Event | None = None) -> list[TrainEvent]:
+    return list(trainer.train(cancel))
+
+
+def step_events(events: Iterable[TrainEvent]) -> list[TrainEvent]:
+    return [e for e in events if e.kind in ("step", "preview")]
+
+
+def all_finite(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in module.state_dict().values() if t.is_floating_point())
+
+
+def state_of(trainer_dir: Path) -> dict[str, Any]:
+    return json.loads((trainer_dir / TRAINING_DIR / "state.json").read_text())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a small shared CPU, torch's thread pool spinning against other work
+    makes these tiny models 10-20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def rgb() -> torch.Tensor:
+    return coloured_shapes(12, channels=3)
+
+
+@pytest.fixture(scope="module")
+def rgba() -> torch.Tensor:
+    return coloured_shapes(12, channels=4, seed=1)
+
+
+def z(n: int = 4, latent_dim: int = 16, seed: int = 7) -> torch.Tensor:
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+# ------------------------------------------------------------------------------------- the loop
+@pytest.mark.parametrize("channels", [3, 4])
+def test_twenty_steps_give_finite_losses_previews_and_a_checkpoint(channels: int, rgb: torch.Tensor,
+                                                                  rgba: torch.Tensor, tmp_path: Path) -> None:
+    data = rgb if channels == 3 else rgba
+    trainer = Trainer(data, tiny_config(channels, steps=20, preview_every=10), tmp_path / "run", device="cpu")
+    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    events = run(trainer)
+
+    assert [e.kind for e in events][0] == "start" and events[-1].kind == "done", [e.kind for e in events]
+    steps = step_events(events)
+    assert [e.step for e in steps] == list(range(1, 21))
+    for e in steps:
+        assert set(e.losses) >= {"loss_d", "loss_g", "d_real", "d_fake"}
+        assert all(math.isfinite(v) for v in e.losses.values()), (e.step, e.losses)
+        assert 0 <= e.losses["d_real"] <= 1 and 0 <= e.losses["d_fake"] <= 1
+        assert e.total_steps == 20 and e.images_per_s > 0 and e.eta_s >= 0
+    previews = [e for e in steps if e.kind == "preview"]
+    assert [e.step for e in previews] == [10, 20]
+    for e in previews:
+        assert e.preview is not None and e.preview.mode == ("RGBA" if channels == 4 else "RGB")
+        assert e.preview.width == e.preview.height and e.preview.width >= 4 * SIZE
+        assert e.diversity is not None and e.diversity >= 0
+    assert any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items()), "G never changed"
+    assert all_finite(trainer.G) and all_finite(trainer.D) and all_finite(trainer.G_ema)
+
+    out = events[-1].checkpoint
+    assert out == tmp_path / "run"
+    assert {"config.json", "model.safetensors", "README.md", "samples.png"} <= {p.name for p in out.iterdir()}
+    state = state_of(out)
+    assert state["step"] == 20 and state["config"]["channels"] == channels and len(state["history"]) == 20
+    gen = load_generator(str(out), device="cpu")
+    assert (gen.image_size, gen.channels, gen.latent_dim) == (SIZE, channels, 16)
+
+
+FIX_SWITCHES = [
+    pytest.param({}, id="defaults"),
+    pytest.param({"loss": "hinge"}, id="hinge"),
+    pytest.param({"spectral_norm": False}, id="batchnorm-D"),
+    pytest.param({"spectral_norm": False, "loss": "hinge"}, id="batchnorm-D-hinge"),
+    pytest.param({"diffaugment": ""}, id="no-diffaugment"),
+    pytest.param({"diffaugment": "color"}, id="color"),
+    pytest.param({"diffaugment": "translation"}, id="translation"),
+    pytest.param({"diffaugment": "cutout"}, id="cutout"),
+    pytest.param({"r1_gamma": 1.0}, id="r1"),
+    pytest.param({"r1_gamma": 1.0, "spectral_norm": False}, id="r1-batchnorm-D"),
+    pytest.param({"ema_decay": 0.0}, id="no-ema"),
+    pytest.param({"label_smoothing": 1.0, "mirror": False, "d_skip_threshold": 0.0}, id="plain-dcgan"),
+]
+
+
+@pytest.mark.parametrize("switches", FIX_SWITCHES)
+def test_every_fix_switch_trains(switches: dict[str, Any], rgb: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(rgb, tiny_config(steps=5, preview_every=5, **switches), tmp_path / "run", device="cpu")
+    has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.D.modules())
+    assert has_bn == (not trainer.config.spectral_norm), "D must use batch norm exactly when spectral norm is off"
+    events = run(trainer)
+    assert events[-1].kind == "done" and trainer.step == 5
+    for e in step_events(events):
+        assert all(math.isfinite(v) for v in e.losses.values()), (switches, e.step, e.losses)
+    assert all_finite(trainer.G) and all_finite(trainer.D)
+    if switches.get("ema_decay") == 0.0:
+        for k, v in trainer.G.state_dict().items():
+            assert torch.equal(v, trainer.G_ema.state_dict()[k]), f"EMA off: G_ema must equal G ({k})"
+    else:
+        assert any(not torch.equal(v, trainer.G_ema.state_dict()[k]) for k, v in trainer.G.state_dict().items()
+                   if v.is_floating_point()), "EMA on: G_ema should lag behind G"
+
+
+def test_r1_penalty_runs_every_fourth_step(rgb: torch.Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = Trainer(rgb, tiny_config(steps=9, r1_gamma=2.0, d_skip_threshold=0.0), tmp_path / "run", device="cpu")
+    calls: list[int] = []
+    original = trainer.r1_penalty
+
+    def spy(real: torch.Tensor) -> torch.Tensor:
+        calls.append(trainer.step)
+        penalty = original(real)
+        assert penalty.requires_grad and bool(torch.isfinite(penalty)) and float(penalty.detach()) >= 0
+        return penalty
+
+    monkeypatch.setattr(trainer, "r1_penalty", spy)
+    run(trainer)
+    assert calls == [0, 4, 8]
+
+
+def test_skip_d_threshold_skips_discriminator_updates(rgb: torch.Tensor, tmp_path: Path) -> None:
+    # Any D loss is below 100, so after the first step D is never updated again.
+    trainer = Trainer(rgb, tiny_config(steps=6, d_skip_threshold=100.0), tmp_path / "run", device="cpu")
+    events = iter(trainer.train())
+    assert next(events).kind == "start"
+    first = next(events)
+    assert first.losses["d_updated"] == 1.0
+    d_after_first = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    rest = list(events)
+    assert [e.losses["d_updated"] for e in step_events(rest)] == [0.0] * 5
+    assert trainer.skipped_d == 5
+    for k, v in trainer.D.state_dict().items():
+        if not k.endswith(("_u", "_v")):  # spectral norm's power iteration still runs in the forward pass
+            assert torch.equal(v, d_after_first[k]), f"D changed while its updates were skipped ({k})"
+    assert state_of(rest[-1].checkpoint)["skipped_d"] == 5
+
+    unskipped = Trainer(rgb, tiny_config(steps=6, d_skip_threshold=0.0), tmp_path / "run2", device="cpu")
+    run(unskipped)
+    assert unskipped.skipped_d == 0
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def test_checkpoint_holds_the_ema_generator_and_loads_with_load_generator(rgb: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(rgb, tiny_config(steps=10, ema_decay=0.9), tmp_path / "run", device="cpu")
+    run(trainer)
+    gen = load_generator(str(tmp_path / "run"), device="cpu")
+    assert gen.layout == "gandemo"
+    latents = z()
+    with torch.no_grad():
+        expected_ema = trainer.G_ema.eval()(latents)
+        live = trainer.G.eval()(latents)
+    assert torch.allclose(gen(latents), expected_ema, atol=1e-6), "the exported weights must be the EMA generator's"
+    assert not torch.allclose(gen(latents), live, atol=1e-4), "the export looks like the live G, not its EMA"
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "10 steps" in card and "EMA" in card
+
+
+def test_save_is_atomic_and_replaces_the_previous_checkpoint(rgb: torch.Tensor, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(system_tmp))
+    runs = tmp_path / "runs"
+    trainer = Trainer(rgb, tiny_config(steps=3), runs / "run", device="cpu")
+    run(trainer)
+    assert state_of(runs / "run")["step"] == 3
+    first_weights = (runs / "run" / "model.safetensors").read_bytes()
+
+    trainer.config.steps = 6
+    run(trainer)
+    assert state_of(runs / "run")["step"] == 6
+    assert (runs / "run" / "model.safetensors").read_bytes() != first_weights
+    assert sorted(p.name for p in runs.iterdir()) == ["run"], "temporary or backup folders were left behind"
+    assert list(system_tmp.iterdir()) == [], "temporary files were left in the system temp folder"
+
+    # A save that fails half-way leaves the last good checkpoint as it was, and no debris.
+    good = {p.relative_to(runs): p.read_bytes() for p in (runs / "run").rglob("*") if p.is_file()}
+
+    def broken_copy(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module.shutil, "copyfile", broken_copy)
+    trainer.config.steps = 8
+    with pytest.raises(OSError):
+        run(trainer)
+    assert {p.relative_to(runs): p.read_bytes() for p in (runs / "run").rglob("*") if p.is_file()} == good
+    assert sorted(p.name for p in runs.iterdir()) == ["run"]
+    assert list(system_tmp.iterdir()) == []
+    load_generator(str(runs / "run"), device="cpu")
+
+
+# ------------------------------------------------------------------------------------- stop & resume
+def _adam_state(opt: torch.optim.Optimizer) -> list[dict[str, torch.Tensor]]:
+    return [opt.state_dict()["state"][i] for i in sorted(opt.state_dict()["state"])]
+
+
+def test_stop_writes_a_checkpoint_and_resume_continues_with_optimizer_state(rgb: torch.Tensor, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trainer = Trainer(rgb, tiny_config(steps=12), out, device="cpu")
+    cancel = threading.Event()
+    events = []
+    for event in trainer.train(cancel):
+        events.append(event)
+        if event.kind in ("step", "preview") and event.step == 5:
+            cancel.set()
+    assert events[-1].kind == "stopped" and events[-1].step == 5 and events[-1].checkpoint == out, events[-1]
+    assert max(e.step for e in events) == 5
+    assert state_of(out)["step"] == 5 and len(state_of(out)["history"]) == 5
+    load_generator(str(out), device="cpu")
+
+    assert Trainer.resume_config(out).steps == 12
+    resumed = Trainer.resume(out, rgb, steps=16, device="cpu")
+    assert resumed.step == 5 and resumed.config.steps == 16 and len(resumed.history) == 5
+    for name in ("opt_g", "opt_d"):
+        saved, restored = _adam_state(getattr(trainer, name)), _adam_state(getattr(resumed, name))
+        assert len(saved) == len(restored) > 0
+        for a, b in zip(saved, restored):
+            assert a.keys() == b.keys() and {"exp_avg", "exp_avg_sq", "step"} <= a.keys()
+            for key in a:
+                assert torch.equal(a[key], b[key]), f"{name} {key} not restored"
+    assert torch.equal(resumed._rng.get_state(), trainer._rng.get_state()), "the data-order RNG was not restored"
+    assert torch.equal(resumed._order, trainer._order)
+    for a, b in ((trainer.G, resumed.G), (trainer.D, resumed.D), (trainer.G_ema, resumed.G_ema)):
+        for k, v in a.state_dict().items():
+            assert torch.equal(v, b.state_dict()[k]), k
+
+    events = run(resumed)
+    assert events[0].kind == "start" and "from step 5" in events[0].message
+    assert [e.step for e in step_events(events)] == list(range(6, 17))
+    assert events[-1].kind == "done" and events[-1].step == 16
+    state = state_of(out)
+    assert state["step"] == 16 and [h["step"] for h in state["history"]] == list(range(1, 17))
+
+
+def test_stop_and_resume_equals_an_uninterrupted_run(rgb: torch.Tensor, tmp_path: Path) -> None:
+    whole = Trainer(rgb, tiny_config(steps=12), tmp_path / "whole", device="cpu")
+    run(whole)
+    parted = Trainer(rgb, tiny_config(steps=12), tmp_path / "parted", device="cpu")
+    cancel = threading.Event()
+    for event in parted.train(cancel):
+        if event.step == 6:
+            cancel.set()
+    resumed = Trainer.resume(tmp_path / "parted", rgb, device="cpu")
+    run(resumed)
+    for k, v in whole.G.state_dict().items():
+        assert torch.equal(v, resumed.G.state_dict()[k]), k
+
+
+def test_resume_refuses_a_folder_without_training_state(rgb: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(rgb, tiny_config(steps=2), tmp_path / "run", device="cpu")
+    run(trainer)
+    exported = tmp_path / "export"
+    trainer.G_ema.save_pretrained(exported)
+    with pytest.raises(UnsupportedCheckpointError, match="not a resumable"):
+        Trainer.resume(exported, rgb)
+    with pytest.raises(UnsupportedCheckpointError, match="not a resumable"):
+        Trainer.resume_config(exported)
+
+
+# ------------------------------------------------------------------------------------- NaN recovery
+def test_injected_nan_is_recovered_with_halved_learning_rates(rgb: torch.Tensor, tmp_path: Path) -> None:
+    config = tiny_config(steps=12)
+    trainer = Trainer(rgb, config, tmp_path / "run", device="cpu")
+    events = []
+    for event in trainer.train():
+        events.append(event)
+        if event.kind in ("step", "preview") and event.step == 4:
+            with torch.no_grad():
+                next(trainer.G.parameters()).fill_(float("nan"))
+    health = [e for e in events if e.kind == "health"]
+    assert len(health) == 1, [e.kind for e in events]
+    (message,) = health[0].health
+    assert message.code == "non_finite" and message.level == "error"
+    assert "NaN" in message.text and "halved" in message.text
+    assert trainer.recoveries == 1
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(config.lr_g / 2)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(config.lr_d / 2)
+    assert events[-1].kind == "done" and events[-1].step == 12
+    assert all_finite(trainer.G) and all_finite(trainer.D) and all_finite(trainer.G_ema)
+    for e in step_events(events):
+        assert all(math.isfinite(v) for v in e.losses.values())
+    assert state_of(tmp_path / "run")["recoveries"] == 1
+    gen = load_generator(str(tmp_path / "run"), device="cpu")
+    assert bool(torch.isfinite(gen(z())).all())
+
+
+# ------------------------------------------------------------------------------------- health monitor
+def feed(monitor: HealthMonitor, steps: range, d_real: float, d_fake: float) -> list[tuple[int, str]]:
+    said = []
+    for step in steps:
+        said += [(step, m.code) for m in monitor.observe_step(step, d_real, d_fake)]
+    return said
+
+
+def test_health_reports_an_overpowering_discriminator_after_patience_once() -> None:
+    monitor = HealthMonitor(real_diversity=1.0, patience=10)
+    assert feed(monitor, range(1, 11), 0.99, 0.01) == []  # not before it has lasted `patience` steps
+    assert feed(monitor, range(11, 60), 0.99, 0.01) == [(11, "d_overpowering")]  # then once, not every step
+    assert feed(monitor, range(60, 120), 0.6, 0.4) == []  # recovers quietly
+
+
+def test_health_reports_an_overpowering_discriminator_again_after_it_cleared() -> None:
+    monitor = HealthMonitor(real_diversity=1.0, patience=5)
+    first = feed(monitor, range(1, 30), 0.99, 0.01)
+    feed(monitor, range(30, 90), 0.6, 0.4)
+    again = feed(monitor, range(90, 200), 0.99, 0.01)
+    assert [c for _, c in first] == ["d_overpowering"] and [c for _, c in again] == ["d_overpowering"]
+    message = HealthMonitor(real_diversity=1.0, patience=0).observe_step(1, 0.99, 0.01)[0]
+    assert message.level == "warning" and "discriminator" in message.text and "Try:" in message.text
+
+
+def test_health_reports_an_overpowering_generator() -> None:
+    monitor = HealthMonitor(real_diversity=1.0, patience=10)
+    said = feed(monitor, range(1, 40), 0.5, 0.9)
+    assert said == [(11, "g_overpowering")]
+    message = HealthMonitor(real_diversity=1.0, patience=0).observe_step(1, 0.5, 0.9)[0]
+    assert "generator fools the discriminator" in message.text
+
+
+def test_health_is_quiet_for_healthy_training() -> None:
+    monitor = HealthMonitor(real_diversity=1.0, patience=10)
+    assert feed(monitor, range(1, 200), 0.65, 0.35) == []
+    # a brief spike shorter than the patience is not reported
+    assert feed(monitor, range(200, 205), 1.0, 0.0) == []
+
+
+def test_health_reports_mode_collapse_when_diversity_falls() -> None:
+    rng = torch.Generator().manual_seed(0)
+    real = torch.rand(16, 3, SIZE, SIZE, generator=rng) * 2 - 1
+    monitor = HealthMonitor(real_diversity=sample_diversity(real))
+    varied = torch.rand(16, 3, SIZE, SIZE, generator=rng) * 2 - 1
+    ratio, said = monitor.observe_samples(100, varied)
+    assert ratio > 0.8 and said == []
+    one_image = varied[:1].repeat(16, 1, 1, 1) + 0.01 * torch.randn(16, 3, SIZE, SIZE, generator=rng)
+    ratio, said = monitor.observe_samples(200, one_image)
+    assert ratio < 0.1
+    assert [m.code for m in said] == ["collapse"] and "Mode collapse" in said[0].text
+    assert monitor.observe_samples(300, one_image)[1] == [], "collapse must be reported once, not every preview"
+    monitor.observe_samples(400, varied)  # diversity is back: the condition clears...
+    assert [m.code for m in monitor.observe_samples(500, one_image)[1]] == ["collapse"]  # ...and can be said again
+
+
+def test_health_says_nothing_about_collapse_for_an_untrained_generator(rgb: torch.Tensor) -> None:
+    real = rgb.float().div(127.5).sub(1)
+    monitor = HealthMonitor(real_diversity=sample_diversity(real))
+    torch.manual_seed(0)
+    from gandemo.gan.models import DCGANGenerator
+
+    untrained = DCGANGenerator(SIZE, 3, 16, 8).eval()
+    with torch.no_grad():
+        samples = untrained(z(16))
+    said = []
+    for step in range(0, 500, 50):  # an untrained G's samples are alike: low diversity from the start
+        ratio, messages = monitor.observe_samples(step, samples)
+        said += messages
+    # and a generator whose diversity slowly rises from almost nothing is fine too
+    base = torch.zeros(16, 3, SIZE, SIZE)
+    noise = torch.randn(16, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    rising = HealthMonitor(real_diversity=sample_diversity(real))
+    for i in range(1, 10):
+        said += rising.observe_samples(i * 50, base + noise * 0.02 * i)[1]
+    assert said == []
+
+
+def test_sample_diversity() -> None:
+    same = torch.ones(8, 3, 4, 4)
+    assert sample_diversity(same) == 0.0
+    assert sample_diversity(same[:1]) == 0.0
+    pair = torch.stack([torch.zeros(3, 4, 4), torch.ones(3, 4, 4)])
+    assert sample_diversity(pair) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------- DiffAugment
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
+def test_diffaugment_keeps_shape_and_dtype(channels: int, policy: str) -> None:
+    x = torch.rand(6, channels, SIZE, SIZE) * 2 - 1
+    out = diff_augment(x, parse_policy(policy))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert bool(torch.isfinite(out).all())
+
+
+def test_diffaugment_colour_leaves_alpha_alone() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(16, 4, SIZE, SIZE) * 2 - 1
+    out = diff_augment(x, ("color",))
+    assert torch.equal(out[:, 3], x[:, 3]), "colour augmentation changed the alpha channel"
+    assert not torch.allclose(out[:, :3], x[:, :3]), "colour augmentation did nothing to RGB"
+
+
+def test_diffaugment_lets_gradients_flow() -> None:
+    torch.manual_seed(0)
+    x = (torch.rand(8, 3, SIZE, SIZE) * 2 - 1).requires_grad_(True)
+    diff_augment(x, parse_policy("color,translation,cutout")).square().sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and float(x.grad.abs().sum()) > 0
+
+
+def _is_rectangle(mask: torch.Tensor) -> bool:
+    rows, cols = mask.any(1), mask.any(0)
+    return bool(torch.equal(mask, rows[:, None] & cols[None, :]))
+
+
+def test_translation_shifts_by_at_most_an_eighth_and_fills_with_minus_one() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(64, 3, SIZE, SIZE)
+    out = diff_augment(x, ("translation",))
+    assert set(out.unique().tolist()) <= {-1.0, 1.0}, "translation must fill with -1 (black in [-1, 1])"
+    shifted = 0
+    for image in out:
+        kept = image[0] == 1
+        assert torch.equal(image[0], image[1]) and torch.equal(image[0], image[2])
+        assert _is_rectangle(kept), "the image content must move as one block"
+        h, w = int(kept.any(1).sum()), int(kept.any(0).sum())
+        assert h >= SIZE - 4 and w >= SIZE - 4, (h, w)
+        shifted += (h, w) != (SIZE, SIZE)
+    assert shifted > 32, "almost every image should move"
+    # the content really moves (not just a border painted over)
+    ramp = torch.arange(SIZE, dtype=torch.float32).repeat(SIZE, 1).expand(64, 1, SIZE, SIZE) / SIZE
+    moved = diff_augment(ramp, ("translation",))
+    assert any(not torch.equal(moved[i][moved[i] >= 0], ramp[i][moved[i] >= 0]) for i in range(64))
+
+
+def test_cutout_blanks_one_square_of_a_quarter_of_the_image() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(128, 4, SIZE, SIZE)
+    out = diff_augment(x, ("cutout",))
+    fractions = []
+    for image in out:
+        hole = image[0] == 0
+        assert all(torch.equal(hole, image[c] == 0) for c in range(4)), "cutout must blank every channel alike"
+        assert _is_rectangle(hole)
+        fractions.append(float(hole.float().mean()))
+    assert max(fractions) == pytest.approx(0.25), "a fully inside hole is (size/2)^2"
+    assert min(fractions) >= (SIZE // 4) ** 2 / SIZE**2 - 1e-9, "the hole's centre lies inside the image"
+    assert 0.12 < sum(fractions) / len(fractions) <= 0.25
+
+
+def test_parse_policy() -> None:
+    assert parse_policy("color, translation,,cutout ") == ("color", "translation", "cutout")
+    assert parse_policy("") == () and parse_policy(["cutout"]) == ("cutout",)
+    with pytest.raises(ValueError, match="blur"):
+        parse_policy("color,blur")
+
+
+# ------------------------------------------------------------------------------------- settings
+def test_validate_errors_are_human_sentences() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        TrainConfig(image_size=48, channels=2, steps=0, batch_size=1, lr_g=0.0, beta1=1.0, loss="wgan",
+                    label_smoothing=0.2, ema_decay=1.0, width_g=0, r1_gamma=-1, diffaugment="color,blur").validate()
+    text = str(info.value)
+    assert text.startswith("Invalid training settings: ") and text.endswith(".")
+    assert "\n" not in text and "Traceback" not in text
+    for part in ("resolution must be 32, 64 or 128 (got 48)", "channels must be 1, 3 or 4 (got 2)",
+                 "steps must be between 1 and 1,000,000 (got 0)", "batch size must be between 2 and 1024 (got 1)",
+                 "lr_g must be in (0, 0.1] (got 0.0)", "beta1 must be in [0, 1) (got 1.0)",
+                 "loss must be 'bce' or 'hinge' (got 'wgan')", "label smoothing", "EMA decay",
+                 "widths must be between 1 and 512", "can't be negative", "blur"):
+        assert part in text, f"{part!r} missing from: {text}"
+    assert tiny_config().validate() == tiny_config()
+
+
+def test_trainer_explains_data_that_does_not_match_the_settings(rgb: torch.Tensor, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"images are 3x32x32 but the settings ask for 4x32x32"):
+        Trainer(rgb, tiny_config(channels=4), tmp_path / "run", device="cpu")
+    with pytest.raises(InvalidInputError, match="uint8"):
+        Trainer(rgb.float(), tiny_config(), tmp_path / "run", device="cpu")
+    with pytest.raises(InvalidInputError, match="resolution must be"):
+        Trainer(rgb, tiny_config(image_size=48), tmp_path / "run", device="cpu")
