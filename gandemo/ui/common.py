@@ -1,0 +1,96 @@
+"""Shared UI plumbing: the model cache, ZeroGPU wrapper, turning core errors into gr.Error,
+and per-request output folders that are cleaned up after a while."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from ..errors import GandemoError
+from ..generator import GeneratorCache
+from ..hub import bundled_models
+
+log = logging.getLogger("gandemo")
+F = TypeVar("F", bound=Callable[..., Any])
+
+MODELS = GeneratorCache(capacity=int(os.environ.get("GANDEMO_MODEL_CACHE", "4")))
+OUTPUT_ROOT = Path(os.environ.get("GANDEMO_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "gandemo-outputs")
+OUTPUT_MAX_AGE_S = 3600
+
+try:  # ZeroGPU on Hugging Face Spaces: GPU-bound functions ask for a GPU slice while they run
+    import spaces  # type: ignore[import-not-found]
+
+    gpu: Callable[..., Any] = spaces.GPU
+except ImportError:  # anywhere else the decorator is a no-op
+
+    def gpu(fn: Callable[..., Any] | None = None, **_: Any) -> Any:
+        return fn if fn is not None else (lambda f: f)
+
+
+def default_model() -> str:
+    names = bundled_models()
+    return "fashion-mnist" if "fashion-mnist" in names else (names[0] if names else "")
+
+
+def _translate(fn_name: str, e: Exception) -> Exception:
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, GandemoError):
+        return gr.Error(str(e), print_exception=False)
+    log.error("unexpected error in %s:\n%s", fn_name, traceback.format_exc())
+    return gr.Error(f"Something went wrong ({type(e).__name__}: {str(e)[:200]}). The app is still running; try again.")
+
+
+def human_errors(fn: F) -> F:
+    """Core errors become gr.Error with their own message; anything else becomes a short,
+    honest gr.Error and a logged traceback. Either way the server keeps serving.
+    Generator (streaming) handlers stay generators, so Gradio still streams them."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - last line of defence for the server
+                error = _translate(fn.__name__, e)
+                if error is e:
+                    raise
+                raise error from e
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - last line of defence for the server
+            error = _translate(fn.__name__, e)
+            if error is e:
+                raise
+            raise error from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def output_dir(prefix: str) -> Path:
+    """A fresh folder for one request's downloadable files; folders older than an hour go."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in OUTPUT_ROOT.iterdir():
+        try:
+            if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=OUTPUT_ROOT))

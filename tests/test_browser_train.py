@@ -1,0 +1,181 @@
+"""Training in the browser: Chromium (Playwright) uploads images on the Train tab, starts a run,
+watches the first preview appear, presses Stop and sees the run end.
+
+Needs the ``playwright`` package and Chromium ($GANDEMO_CHROMIUM, default /usr/bin/chromium). Without
+them the test skips locally and FAILS when CI=true. A failing step saves a screenshot into a temp
+folder and names its path in the assertion message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+from app_harness import AppProcess
+from test_app_train import train_app  # noqa: F401 - the shared app with a private runs folder
+from test_train import write_pngs
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.app, pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+STEP_TIMEOUT_MS = 60_000  # generous: 2 shared, often busy CPU cores
+RUN_TIMEOUT_MS = 120_000
+
+
+# Resolves to "progress" once the status shows a step > 0, or to the error the page shows instead
+# (a new Gradio error toast or the "Error" badge on the status), so a broken run fails fast.
+MARK_OLD_TOASTS = "() => document.querySelectorAll('.toast-body').forEach(t => t.setAttribute('data-before-start', ''))"
+PROGRESS_OR_ERROR = """() => {
+    const status = document.querySelector('#train-status');
+    if (/Step [1-9][0-9]* \\/ 2000/.test(status.innerText)) return 'progress';
+    for (const toast of document.querySelectorAll('.toast-body:not([data-before-start])')) {
+        if (/error/i.test(toast.className + ' ' + toast.innerText)) return 'an error toast: ' + toast.innerText;
+    }
+    if (/\\bError\\b|failed/.test(status.innerText)) return 'an error status: ' + status.innerText;
+    return false;
+}"""
+
+
+def chromium_path() -> str | None:
+    wanted = os.environ.get("GANDEMO_CHROMIUM", "/usr/bin/chromium")
+    if Path(wanted).is_file():
+        return wanted
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip on a developer machine; in CI a missing browser is a broken setup, so fail loudly."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but the browser training test cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed (pip install playwright)")
+    executable = chromium_path()
+    if executable is None:
+        missing("no Chromium found at $GANDEMO_CHROMIUM or /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except PlaywrightError as e:
+            missing(f"Chromium at {executable} does not start: {str(e).splitlines()[0]}")
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def js_errors() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, train_app: AppProcess, js_errors: list[str]) -> Iterator[Page]:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    page.on("pageerror", lambda error: js_errors.append(str(error)))
+    page.goto(train_app.url)
+    yield page
+    context.close()
+
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+@pytest.fixture
+def step(page: Page, train_app: AppProcess, js_errors: list[str],  # noqa: F811
+         tmp_path_factory: pytest.TempPathFactory) -> Step:
+    """``with step("what a person does"):`` -- on failure, a screenshot and the app's log join the message."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    @contextmanager
+    def run(name: str) -> Iterator[None]:
+        try:
+            yield
+        except (AssertionError, PlaywrightError) as e:
+            shot = tmp_path_factory.mktemp("browser-train-failure") / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".png")
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                where = f"screenshot: {shot}"
+            except PlaywrightError as shot_error:
+                where = f"(no screenshot: {shot_error})"
+            raise AssertionError(
+                f"Browser step failed: {name}\n{where}\n{type(e).__name__}: {e}\n"
+                f"page errors: {js_errors or 'none'}\n{train_app.log_tail(25)}"
+            ) from e
+
+    return run
+
+
+def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_app: AppProcess,  # noqa: F811
+                                                 tmp_path: Path, js_errors: list[str]) -> None:
+    from playwright.sync_api import expect
+
+    images = write_pngs(tmp_path / "shapes", 12)
+
+    with step("open the Train tab"):
+        page.get_by_role("tab", name="Train").click()
+        expect(page.locator("#train-status")).to_contain_text("Upload at least 8 images")
+
+    with step("upload 12 images"):
+        page.locator("#train-files input[type=file]").set_input_files([str(p) for p in images])
+        rows = page.locator("#train-files").get_by_role("row")
+        expect(rows).to_have_count(12)  # one row per uploaded file, once the upload is done
+        expect(rows.last).to_have_accessible_name(re.compile(r"^shape-11\.png"))
+
+    with step("choose 32 px, 2000 steps, a narrow network and previews every 50 steps"):
+        page.get_by_role("radio", name="32", exact=True).check()
+        page.get_by_role("spinbutton", name="Steps", exact=True).fill("2000")
+        page.get_by_role("button", name="Advanced settings").click()
+        for label, value in (("Network width", "16"), ("Batch size", "8"), ("Preview every N steps", "50")):
+            box = page.get_by_role("spinbutton", name=f"number input for {label}")
+            box.fill(value)
+            box.press("Enter")
+            expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(value)
+
+    with step("start training and see progress and the first samples"):
+        page.evaluate(MARK_OLD_TOASTS)  # e.g. a page-load message of the Generate tab: not this run's
+        page.locator("#train-start").click()
+        # the person scrolls up to watch (the preview <img> loads lazily: only once it is in view)
+        page.locator("#train-status").scroll_into_view_if_needed()
+        outcome = page.wait_for_function(PROGRESS_OR_ERROR, timeout=RUN_TIMEOUT_MS).json_value()
+        assert outcome == "progress", f"no training progress; the page shows {outcome}"
+        page.locator("#train-preview").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#train-preview img');"
+            " return i && i.getAttribute('src') && i.complete && i.naturalWidth > 0; }",
+            timeout=RUN_TIMEOUT_MS,
+        )
+
+    with step("press Stop and see the run end with its checkpoint"):
+        page.locator("#train-stop").click()
+        expect(page.locator("#train-status")).to_contain_text(re.compile(r"Stopped at step \d+|Finished 2000 steps"),
+                                                              timeout=RUN_TIMEOUT_MS)
+        status = page.locator("#train-status").inner_text()
+        run_dir = page.get_by_label("Run folder").input_value()
+        assert run_dir and (Path(run_dir) / "training" / "state.json").is_file(), run_dir
+        assert str(Path(run_dir).parent) == str(train_app.workdir / "runs"), run_dir
+        if "Stopped" in status:
+            assert 0 < int(status.split("Stopped at step ")[1].split(";")[0]) < 2000, status
+        expect(page.locator("a[href$='.zip']").first).to_be_visible()
+
+    assert js_errors == [], js_errors
+    assert train_app.unexpected_errors() == [], train_app.log_tail()
