@@ -85,6 +85,8 @@ def save_generator(
         # keep config.json stable and readable (sorted keys, newline at end)
         config = json.loads((tmp / "config.json").read_text())
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for path in tmp.rglob("*"):  # mkdtemp/save_pretrained leave owner-only modes; checkpoints are shared files
+            path.chmod(0o755 if path.is_dir() else 0o644)
         backup = None
         if folder.exists():
             backup = folder.with_name(f".{folder.name}.old")
