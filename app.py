@@ -11,7 +11,9 @@ import argparse
 import logging
 import os
 
+from gandemo.device import configure_cpu_threads
 from gandemo.ui import CSS, THEME, build_app
+from gandemo.ui.common import OUTPUT_ROOT
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_cpu_threads()
     demo = build_app()
     demo.queue(default_concurrency_limit=1, max_size=64)
     demo.launch(
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         css=CSS,
         show_error=True,
         footer_links=["api", "gradio"],
+        allowed_paths=[str(OUTPUT_ROOT.resolve())],  # downloads live there, wherever GANDEMO_OUTPUT_DIR points
     )
 
 

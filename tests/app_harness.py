@@ -64,6 +64,8 @@ def app_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, str]
     env.update({
         "GANDEMO_DEVICE": "cpu",
         "GANDEMO_OUTPUT_DIR": str(workdir / "outputs"),
+        "GANDEMO_RUNS_DIR": str(workdir / "runs"),
+        "OMP_NUM_THREADS": "1",
         "GRADIO_TEMP_DIR": str(workdir / "gradio-cache"),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_DISABLE_TELEMETRY": "1",

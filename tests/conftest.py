@@ -111,3 +111,11 @@ def run_python(hf_env: dict[str, str]) -> Callable[..., subprocess.CompletedProc
         return proc
 
     return run
+
+
+@pytest.fixture(scope="session")
+def browser():  # noqa: ANN201 - playwright's Browser; imported lazily so non-browser runs don't need it
+    """One Chromium for every browser test (skips locally, fails with CI=true, when it can't run)."""
+    from browser_support import launch_browser
+
+    yield from launch_browser()

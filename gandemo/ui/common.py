@@ -83,14 +83,25 @@ def human_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_last_prune = 0.0
+
+
 def output_dir(prefix: str) -> Path:
-    """A fresh folder for one request's downloadable files; folders older than an hour go."""
+    """A fresh folder for one request's downloadable files; folders older than an hour go
+    (checked at most once a minute, so the cost doesn't grow with traffic)."""
+    global _last_prune
     OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
     now = time.time()
+    if now - _last_prune > 60:
+        _last_prune = now
+        _prune(now)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=OUTPUT_ROOT))
+
+
+def _prune(now: float) -> None:
     for old in OUTPUT_ROOT.iterdir():
         try:
             if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
                 shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=OUTPUT_ROOT))

@@ -12,6 +12,7 @@ from ..errors import InvalidInputError
 from ..explore import (
     MAX_FRAMES,
     MAX_SAMPLES,
+    check_seed,
     frame_strip,
     interpolation_frames,
     sample_grid,
@@ -68,20 +69,22 @@ def load_model(source: str) -> tuple[dict[str, Any], str]:
 
 @gpu
 @human_errors
-def generate(model: str, seed: float, num: float, truncation: float) -> tuple[Image.Image, list[str], str, dict[str, Any]]:
+def generate(model: str, seed: float, num: float, truncation: float) -> tuple[str, list[str], str, dict[str, Any]]:
     """Seeded sample grid: the upscaled grid, downloads (native and upscaled PNG), model info and
     the state needed to map a click on the grid to a seed."""
     gen = MODELS.get(model)
-    result = sample_grid(gen, int(seed), int(num), truncation or None)
+    result = sample_grid(gen, seed, num, truncation or None)  # type: ignore[arg-type]  # it validates (None too)
     scale = display_scale(result.grid.width, target=768)
     shown = upscale(result.grid, scale)
     out = output_dir("samples")
     stem = f"{_slug(model)}_seed{result.seeds[0]}_n{len(result.seeds)}"
     native_path, big_path = out / f"{stem}.png", out / f"{stem}_x{scale}.png"
     result.grid.save(native_path)
-    shown.save(big_path)
+    # compress_level=1: nearest-neighbour upscales compress well anyway, and level 6 costs ~4x the time
+    shown.save(big_path, compress_level=1)
     state = {"seeds": result.seeds, "columns": result.columns, "cell": gen.image_size * scale}
-    return shown, [str(native_path), str(big_path)], model_info(gen), state
+    # the path, not the PIL image: Gradio would encode the same PNG a second time
+    return str(big_path), [str(native_path), str(big_path)], model_info(gen), state
 
 
 @gpu
@@ -93,12 +96,12 @@ def interpolate(
     gen = MODELS.get(model)
     if mode not in MODES:
         raise InvalidInputError(f"Mode must be one of: {', '.join(MODES)}.")
-    seeds = [int(seed_a), int(seed_b)]
+    seeds = [check_seed(seed_a, "seed A"), check_seed(seed_b, "seed B")]  # an empty box is None
     loop = mode != MODES[0]
     if mode == MODES[2]:
         rng = random.Random(seeds[0] * 1_000_003 + seeds[1])
         seeds += [rng.randrange(0, 2**31) for _ in range(2)]
-    images = interpolation_frames(gen, seeds, int(frames), method, loop, truncation or None)
+    images = interpolation_frames(gen, seeds, frames, method, loop, truncation or None)  # type: ignore[arg-type]
     scale = display_scale(gen.image_size, target=256)
     out = output_dir("interpolation")
     stem = f"{_slug(model)}_{seeds[0]}-{seeds[1]}_{method}_{len(images)}f"

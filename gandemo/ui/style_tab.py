@@ -41,19 +41,22 @@ def _vgg(pooling: str) -> VGGFeatures:
         return _VGG[pooling]
 
 
-class ContentImage(gr.Image):
-    """gr.Image that passes an undecodable upload on as its path, so load_image can explain it
-    in words instead of Gradio's preprocessing error."""
+def tolerate_undecodable(image: gr.Image) -> gr.Image:
+    """Let an undecodable upload through as its path, so load_image can explain it in words instead
+    of Gradio's preprocessing error. (Patched on the instance: subclassing a Gradio component makes
+    Gradio write a .pyi stub next to this module at import time.)"""
+    original = image.preprocess
 
-    is_template = True  # the same front-end component as gr.Image
-
-    def preprocess(self, payload: Any) -> Any:
+    def preprocess(payload: Any) -> Any:
         try:
-            return super().preprocess(payload)
+            return original(payload)
         except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
             if payload is None or getattr(payload, "path", None) is None:
                 raise
             return payload.path
+
+    image.preprocess = preprocess  # type: ignore[method-assign]
+    return image
 
 
 def arm_stop(request: gr.Request) -> None:
@@ -157,7 +160,8 @@ def build_style_tab() -> None:
     on_gpu = pick_device().type == "cuda"
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            content = ContentImage(label="Content image", type="filepath", image_mode=None, elem_id="style-content")
+            content = tolerate_undecodable(
+                gr.Image(label="Content image", type="filepath", image_mode=None, elem_id="style-content"))
             styles = gr.Gallery(label="Style image(s)", type="filepath", interactive=True, columns=3, height=200,
                                 elem_id="style-images")
             cw = gr.Slider(-3, 3, value=0, step=0.1, label="Content weight (log10; -3 = off)")

@@ -1,0 +1,168 @@
+"""What a person clicks and sees: Chromium (Playwright) against ``python app.py`` in a subprocess.
+
+Needs the ``playwright`` package and a Chromium binary ($GANDEMO_CHROMIUM, default /usr/bin/chromium;
+``playwright install`` is not needed). Without them the tests skip locally and FAIL when CI=true.
+A failing step saves a screenshot and names its path in the assertion message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from app_harness import AppProcess, app  # noqa: F401 - `app` is the shared server fixture
+from factories import cryptopunks, state_dict_bytes, unique_repo_id
+from hub_server import StandInHub
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.app, pytest.mark.browser, pytest.mark.timeout(180)]
+
+STEP_TIMEOUT_MS = 30_000  # generous: 2 shared CPU cores
+
+
+
+
+
+
+
+
+@pytest.fixture
+def js_errors() -> list[str]:
+    """Uncaught JavaScript errors of the test's page."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, app: AppProcess, js_errors: list[str]) -> Iterator[Page]:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    page.on("pageerror", lambda error: js_errors.append(str(error)))
+    page.goto(app.url)
+    yield page
+    context.close()
+
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+@pytest.fixture
+def step(page: Page, app: AppProcess, js_errors: list[str], tmp_path_factory: pytest.TempPathFactory) -> Step:  # noqa: F811
+    """``with step("what a person does"):`` -- on failure, a screenshot (in a temp folder) and the app's
+    log join the assertion message."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    @contextmanager
+    def run(name: str) -> Iterator[None]:
+        try:
+            yield
+        except (AssertionError, PlaywrightError) as e:
+            shot = tmp_path_factory.mktemp("browser-failure") / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".png")
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                where = f"screenshot: {shot}"
+            except PlaywrightError as shot_error:
+                where = f"(no screenshot: {shot_error})"
+            raise AssertionError(
+                f"Browser step failed: {name}\n{where}\n{type(e).__name__}: {e}\n"
+                f"page errors: {js_errors or 'none'}\n{app.log_tail(25)}"
+            ) from e
+
+    return run
+
+
+def image_loaded(page: Page, selector: str) -> dict[str, Any]:
+    """Wait until the <img> under ``selector`` shows a decoded picture; its src and natural size."""
+    img = page.locator(f"{selector} img").first
+    img.wait_for(state="visible")
+    page.wait_for_function(
+        "sel => { const i = document.querySelector(sel + ' img');"
+        " return i && i.getAttribute('src') && i.complete && i.naturalWidth > 0; }",
+        arg=selector,
+    )
+    return img.evaluate("i => ({src: i.getAttribute('src'), width: i.naturalWidth, height: i.naturalHeight})")
+
+
+def expect_text(page: Page, selector: str, pattern: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector)).to_contain_text(re.compile(pattern), timeout=STEP_TIMEOUT_MS)
+
+
+def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors: list[str]) -> None:
+    with step("page shows the bundled model"):
+        expect_text(page, "#model-info", r"Source: bundled: fashion-mnist")
+
+    with step("generate a 4x4 grid from seed 100"):
+        page.get_by_label("Seed", exact=True).fill("100")
+        page.locator("#generate-btn").click()
+        grid = image_loaded(page, "#sample-grid")
+        assert grid["width"] == 768 and grid["height"] == 768, grid  # 4 x 4 cells of 32 px, upscaled 6x
+
+    with step("click the cell in row 2, column 3"):
+        img = page.locator("#sample-grid img").first
+        box = img.bounding_box()
+        assert box is not None
+        cell_w, cell_h = box["width"] / 4, box["height"] / 4
+        img.click(position={"x": 2.5 * cell_w, "y": 1.5 * cell_h})
+        # seeds run row by row from 100: row 2, column 3 is 100 + 4 + 2
+        page.get_by_text("Picked seed 106 (row 2, column 3)").wait_for()
+
+    with step("use it as seed A and interpolate"):
+        page.get_by_role("button", name="Use picked seed as A").click()
+        page.get_by_role("tab", name="Interpolate").click()
+        seed_a = page.get_by_label("Seed A")
+        page.wait_for_function("el => el.value === '106'", arg=seed_a.element_handle())
+        page.locator("#interpolate-btn").click()
+        strip = image_loaded(page, "#frame-strip")
+        animation = image_loaded(page, "#animation")
+        assert strip["width"] > strip["height"] > 0, strip
+        assert animation["src"].endswith(".gif") and "106-1" in animation["src"], animation
+        expect_text(page, "body", r"_106-1_slerp_24f\s*\.webp")  # in the downloads list
+
+    with step("no JavaScript errors"):
+        assert js_errors == []
+
+
+def test_load_a_hub_model_and_see_errors(page: Page, step: Step, js_errors: list[str], hub: StandInHub) -> None:
+    repo_id = unique_repo_id("browser-punks")
+    hub.add_repo(repo_id, {
+        "generator.pth": state_dict_bytes(cryptopunks()),
+        "README.md": b"# Punks in the browser\n\nA CryptoPunks-layout replica with random weights.\n",
+    })
+
+    with step("page shows the bundled model"):
+        expect_text(page, "#model-info", r"Source: bundled: fashion-mnist")
+
+    with step("load a Hub model from the text box"):
+        page.get_by_label("Hub repo id or local path").fill(repo_id)
+        page.get_by_role("button", name="Load model").click()
+        expect_text(page, "#model-info", re.escape(f"Source: Hub: {repo_id}"))
+        expect_text(page, "#model-info", r"Punks in the browser")
+        expect_text(page, "#model-info", r"24×24 px, 4 channel\(s\), RGBA")
+
+    with step("generate with it"):
+        page.locator("#generate-btn").click()
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#sample-grid img');"
+            " return i && i.complete && i.naturalWidth === 768 && i.naturalHeight === 768; }"
+        )  # 4 x 4 cells of 24 px, upscaled 8x
+
+    with step("a malformed repo id shows an error toast, the model stays"):
+        page.get_by_label("Hub repo id or local path").fill("not a repo id!!")
+        page.get_by_role("button", name="Load model").click()
+        toast = page.locator("[data-testid='toast-body'].error").first
+        toast.wait_for(state="visible")
+        from playwright.sync_api import expect
+
+        expect(toast).to_contain_text("is not a bundled model")
+        expect(toast).to_contain_text("owner/name")
+        expect_text(page, "#model-info", re.escape(f"Source: Hub: {repo_id}"))
+
+    with step("no JavaScript errors"):
+        assert js_errors == []

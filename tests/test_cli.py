@@ -1,0 +1,82 @@
+"""``python -m gandemo`` as a person runs it: real subprocesses, real files, the bundled model.
+
+Good runs write exactly what was asked for; bad input ends with a non-zero status and ONE line on
+stderr (no traceback).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def gandemo(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gandemo", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=240)
+
+
+def succeeded(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    return proc.stdout
+
+
+def opened(path: Path) -> Image.Image:
+    image = Image.open(path)
+    image.load()
+    return image
+
+
+def test_sample_one_image_at_native_size(hf_env: dict[str, str], tmp_path: Path) -> None:
+    out = succeeded(gandemo(["sample", "--num", "1", "--seed", "5", "--out", "x.png"], hf_env, tmp_path))
+    image = opened(tmp_path / "x.png")
+    assert image.format == "PNG" and image.size == (32, 32) and image.mode == "L"
+    assert "x.png" in out and "1 image(s)" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"], "exactly one file"
+
+
+def test_sample_grid_holds_the_seeded_images(hf_env: dict[str, str], tmp_path: Path) -> None:
+    succeeded(gandemo(["sample", "--num", "6", "--seed", "3", "--columns", "3", "--scale", "2", "--out", "grid.png"],
+                      hf_env, tmp_path))
+    grid = opened(tmp_path / "grid.png")
+    assert grid.size == (3 * 32 * 2, 2 * 32 * 2) and grid.mode == "L"
+    native = grid.resize((grid.width // 2, grid.height // 2), Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(native.resize(grid.size, Image.Resampling.NEAREST)), np.asarray(grid)), \
+        "--scale 2 should be a crisp nearest-neighbour upscale"
+    # the grid starts at --seed: its 3rd cell (row 1, column 3) is seed 5
+    succeeded(gandemo(["sample", "--num", "1", "--seed", "5", "--out", "five.png"], hf_env, tmp_path))
+    five = np.asarray(opened(tmp_path / "five.png"))
+    assert np.array_equal(np.asarray(native)[0:32, 64:96], five)
+
+
+def test_interpolate_gif_has_the_frames_asked_for(hf_env: dict[str, str], tmp_path: Path) -> None:
+    out = succeeded(gandemo(["interpolate", "--seeds", "1", "2", "--frames", "8", "--out", "x.gif"], hf_env, tmp_path))
+    gif = Image.open(tmp_path / "x.gif")
+    assert gif.format == "GIF" and getattr(gif, "n_frames", 1) == 8 and gif.size == (32, 32)
+    assert "8 frames" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["interpolate", "--seeds", "1", "2", "--frames", "0", "--out", "x.gif"], "between 2 and 120 frames"),
+        (["sample", "--out", "x.jpg"], "--out must end in .png, got 'x.jpg'"),
+        (["sample", "--model", "not a repo!!", "--out", "x.png"], "Hub repo id like 'owner/name'"),
+        (["sample", "--model", "./no/such/folder", "--out", "x.png"], "No such file or folder: ./no/such/folder"),
+    ],
+    ids=["frames-0", "bad-out-suffix", "malformed-model-id", "missing-local-path"],
+)
+def test_bad_input_is_one_line_on_stderr(hf_env: dict[str, str], tmp_path: Path, args: list[str], message: str) -> None:
+    proc = gandemo(args, hf_env, tmp_path)
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
+    assert lines[0].startswith("error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert list(tmp_path.iterdir()) == [], "a failed run must not leave files behind"
