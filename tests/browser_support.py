@@ -8,15 +8,18 @@ the browser tests skip locally and FAIL when CI=true.
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from app_harness import AppProcess
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -55,3 +58,43 @@ def launch_browser() -> Iterator[Browser]:
             missing(f"Chromium at {executable} does not start: {str(e).splitlines()[0]}")
         yield browser
         browser.close()
+
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+def open_page(browser: Browser, url: str, js_errors: list[str], timeout_ms: int) -> Iterator[Page]:
+    """The body of each browser module's ``page`` fixture: a fresh context on ``url`` that records
+    uncaught JavaScript errors into ``js_errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.on("pageerror", lambda error: js_errors.append(str(error)))
+    page.goto(url)
+    yield page
+    context.close()
+
+
+def step_runner(page: Page, app: AppProcess, js_errors: list[str], tmp_path_factory: pytest.TempPathFactory,
+                folder: str = "browser-failure") -> Step:
+    """``with step("what a person does"):`` -- on failure, a screenshot (in a temp folder) and the app's
+    log join the assertion message."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    @contextmanager
+    def run(name: str) -> Iterator[None]:
+        try:
+            yield
+        except (AssertionError, PlaywrightError) as e:
+            shot = tmp_path_factory.mktemp(folder) / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".png")
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                where = f"screenshot: {shot}"
+            except PlaywrightError as shot_error:
+                where = f"(no screenshot: {shot_error})"
+            raise AssertionError(
+                f"Browser step failed: {name}\n{where}\n{type(e).__name__}: {e}\n"
+                f"page errors: {js_errors or 'none'}\n{app.log_tail(25)}"
+            ) from e
+
+    return run

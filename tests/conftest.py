@@ -119,3 +119,9 @@ def browser():  # noqa: ANN201 - playwright's Browser; imported lazily so non-br
     from browser_support import launch_browser
 
     yield from launch_browser()
+
+
+@pytest.fixture
+def js_errors() -> list[str]:
+    """Uncaught JavaScript errors of the test's page (filled by browser_support.open_page)."""
+    return []

@@ -8,12 +8,12 @@ A failing step saves a screenshot and names its path in the assertion message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from app_harness import AppProcess, app  # noqa: F401 - `app` is the shared server fixture
+from browser_support import Step, open_page, step_runner
 from factories import cryptopunks, state_dict_bytes, unique_repo_id
 from hub_server import StandInHub
 
@@ -31,51 +31,18 @@ STEP_TIMEOUT_MS = 30_000  # generous: 2 shared CPU cores
 
 
 
-@pytest.fixture
-def js_errors() -> list[str]:
-    """Uncaught JavaScript errors of the test's page."""
-    return []
 
 
 @pytest.fixture
 def page(browser: Browser, app: AppProcess, js_errors: list[str]) -> Iterator[Page]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    page.on("pageerror", lambda error: js_errors.append(str(error)))
-    page.goto(app.url)
-    yield page
-    context.close()
+    yield from open_page(browser, app.url, js_errors, STEP_TIMEOUT_MS)
 
 
-Step = Callable[[str], AbstractContextManager[None]]
 
 
 @pytest.fixture
 def step(page: Page, app: AppProcess, js_errors: list[str], tmp_path_factory: pytest.TempPathFactory) -> Step:  # noqa: F811
-    """``with step("what a person does"):`` -- on failure, a screenshot (in a temp folder) and the app's
-    log join the assertion message."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    @contextmanager
-    def run(name: str) -> Iterator[None]:
-        try:
-            yield
-        except (AssertionError, PlaywrightError) as e:
-            shot = tmp_path_factory.mktemp("browser-failure") / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".png")
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                where = f"screenshot: {shot}"
-            except PlaywrightError as shot_error:
-                where = f"(no screenshot: {shot_error})"
-            raise AssertionError(
-                f"Browser step failed: {name}\n{where}\n{type(e).__name__}: {e}\n"
-                f"page errors: {js_errors or 'none'}\n{app.log_tail(25)}"
-            ) from e
-
-    return run
-
-
+    return step_runner(page, app, js_errors, tmp_path_factory, "browser-failure")
 def image_loaded(page: Page, selector: str) -> dict[str, Any]:
     """Wait until the <img> under ``selector`` shows a decoded picture; its src and natural size."""
     img = page.locator(f"{selector} img").first

@@ -11,12 +11,12 @@ and names its path in the assertion message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from app_harness import AppProcess
+from browser_support import Step, open_page, step_runner
 from hub_server import StandInHub
 from test_app_style import SHARED_STYLE_APP
 
@@ -60,52 +60,18 @@ def style_app(browser: Browser, hub: StandInHub) -> Iterator[AppProcess]:
         SHARED_STYLE_APP.release()
 
 
-@pytest.fixture
-def js_errors() -> list[str]:
-    """Uncaught JavaScript errors of the test's page."""
-    return []
 
 
 @pytest.fixture
 def page(browser: Browser, style_app: AppProcess, js_errors: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    page.on("pageerror", lambda error: js_errors.append(str(error)))
-    page.goto(style_app.url)
-    yield page
-    context.close()
+    yield from open_page(browser, style_app.url, js_errors, STEP_TIMEOUT_MS)
 
 
-Step = Callable[[str], AbstractContextManager[None]]
 
 
 @pytest.fixture
 def step(page: Page, style_app: AppProcess, js_errors: list[str], tmp_path_factory: pytest.TempPathFactory) -> Step:
-    """``with step("what a person does"):`` -- on failure, a screenshot (in a temp folder) and the app's
-    log join the assertion message."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    @contextmanager
-    def run(name: str) -> Iterator[None]:
-        try:
-            yield
-        except (AssertionError, PlaywrightError) as e:
-            folder = tmp_path_factory.mktemp("browser-style-failure")
-            shot = folder / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".png")
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                where = f"screenshot: {shot}"
-            except PlaywrightError as shot_error:
-                where = f"(no screenshot: {shot_error})"
-            raise AssertionError(
-                f"Browser step failed: {name}\n{where}\n{type(e).__name__}: {e}\n"
-                f"page errors: {js_errors or 'none'}\n{style_app.log_tail(25)}"
-            ) from e
-
-    return run
-
-
+    return step_runner(page, style_app, js_errors, tmp_path_factory, "browser-style-failure")
 def set_slider(page: Page, label: str, value: int) -> None:
     """Type into a slider's number box, as a person would, and check the slider followed."""
     from playwright.sync_api import expect

@@ -9,13 +9,13 @@ folder and names its path in the assertion message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from app_harness import AppProcess
+from browser_support import Step, open_page, step_runner
 from test_app_train import train_app  # noqa: F401 - the shared app with a private runs folder
 from test_train import write_pngs
 
@@ -48,50 +48,19 @@ PROGRESS_OR_ERROR = """() => {
 
 
 
-@pytest.fixture
-def js_errors() -> list[str]:
-    return []
 
 
 @pytest.fixture
 def page(browser: Browser, train_app: AppProcess, js_errors: list[str]) -> Iterator[Page]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    page.on("pageerror", lambda error: js_errors.append(str(error)))
-    page.goto(train_app.url)
-    yield page
-    context.close()
+    yield from open_page(browser, train_app.url, js_errors, STEP_TIMEOUT_MS)
 
 
-Step = Callable[[str], AbstractContextManager[None]]
 
 
 @pytest.fixture
 def step(page: Page, train_app: AppProcess, js_errors: list[str],  # noqa: F811
          tmp_path_factory: pytest.TempPathFactory) -> Step:
-    """``with step("what a person does"):`` -- on failure, a screenshot and the app's log join the message."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    @contextmanager
-    def run(name: str) -> Iterator[None]:
-        try:
-            yield
-        except (AssertionError, PlaywrightError) as e:
-            shot = tmp_path_factory.mktemp("browser-train-failure") / (re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".png")
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                where = f"screenshot: {shot}"
-            except PlaywrightError as shot_error:
-                where = f"(no screenshot: {shot_error})"
-            raise AssertionError(
-                f"Browser step failed: {name}\n{where}\n{type(e).__name__}: {e}\n"
-                f"page errors: {js_errors or 'none'}\n{train_app.log_tail(25)}"
-            ) from e
-
-    return run
-
-
+    return step_runner(page, train_app, js_errors, tmp_path_factory, "browser-train-failure")
 def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_app: AppProcess,  # noqa: F811
                                                  tmp_path: Path, js_errors: list[str]) -> None:
     from playwright.sync_api import expect
