@@ -1,0 +1,352 @@
+"""Shared pieces of the GAN training benchmarks (train_throughput.py, few_shot_quality.py).
+
+* ``TutorialDCGAN``: one training step written the way the classic PyTorch DCGAN tutorial writes it
+  (https://pytorch.org/tutorials/beginner/dcgan_faces_tutorial.html): a Sigmoid-ended
+  discriminator with batch norm, ``nn.BCELoss``, separate D forwards for the real and the fake
+  batch, and a generator phase that leaves D's ``requires_grad`` on. The networks are layer for
+  layer the tutorial's (``DCGANGenerator`` is the tutorial's generator; the discriminator is
+  ``DCGANDiscriminator(spectral_norm=False).net`` + ``nn.Sigmoid()``), so its width and depth
+  match ours at every size.
+* ``PLAIN``: TrainConfig overrides that turn every fix of our Trainer off (a plain DCGAN).
+* Trainer variants that try out proposed changes to ``gandemo/gan/train.py`` without editing it.
+* Machine facts, thread settings and a markdown table printer.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from gandemo.gan.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gandemo.gan.train import Trainer  # noqa: E402
+from gandemo.style.optimize import native_bfloat16  # noqa: E402
+
+# Every fix of TrainConfig off: no DiffAugment, no mirroring, no label smoothing, no spectral norm
+# (so D has batch norm, like the DCGAN paper's), no skip-D, no EMA, no R1; BCE loss.
+PLAIN: dict[str, Any] = {
+    "diffaugment": "", "mirror": False, "label_smoothing": 1.0, "spectral_norm": False,
+    "d_skip_threshold": 0.0, "ema_decay": 0.0, "r1_gamma": 0.0, "loss": "bce",
+}
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # for subprocesses (DataLoader workers set 1 themselves)
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    bf16 = "yes" if native_bfloat16(torch.device("cpu")) else "no"
+    return (f"CPU: {cpu_model()} ({os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}, native bfloat16: "
+            f"{bf16}); torch {torch.__version__}, {torch.get_num_threads()} thread(s); Python {platform.python_version()}; "
+            f"load average {load}")
+
+
+def other_busy_processes() -> list[str]:
+    """Command lines of other processes using CPU right now (a quick check before trusting timings)."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout.splitlines()[1:]
+    except (OSError, subprocess.SubprocessError):
+        return []
+    busy = []
+    for line in out:
+        pid, pcpu, args = line.split(None, 2)
+        if int(pid) != os.getpid() and float(pcpu) >= 20:
+            busy.append(f"{args[:80]} ({pcpu}% CPU)")
+    return busy
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[bool] | None = None) -> str:
+    right = right or [i > 0 for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the tutorial's loop
+
+
+def weights_init(m: nn.Module) -> None:
+    """The tutorial's initialisation, verbatim."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight.data, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight.data, 1.0, 0.02)
+        nn.init.constant_(m.bias.data, 0)
+
+
+class TutorialDCGAN:
+    """Networks, optimisers and one training iteration of the PyTorch DCGAN tutorial."""
+
+    real_label = 1.0
+    fake_label = 0.0
+
+    def __init__(self, image_size: int, channels: int, latent_dim: int = 100, width: int = 64, lr: float = 2e-4,
+                 beta1: float = 0.5, seed: int = 0, device: str = "cpu"):
+        torch.manual_seed(seed)
+        self.device = torch.device(device)
+        self.nz = latent_dim
+        self.netG = DCGANGenerator(image_size, channels, latent_dim, width).to(self.device)
+        self.netG.apply(weights_init)
+        self.netD = nn.Sequential(DCGANDiscriminator(image_size, channels, width, spectral_norm=False).net,
+                                  nn.Sigmoid()).to(self.device)
+        self.netD.apply(weights_init)
+        self.criterion = nn.BCELoss()
+        self.optimizerD = torch.optim.Adam(self.netD.parameters(), lr=lr, betas=(beta1, 0.999))
+        self.optimizerG = torch.optim.Adam(self.netG.parameters(), lr=lr, betas=(beta1, 0.999))
+        self.G_losses: list[float] = []
+        self.D_losses: list[float] = []
+
+    def step(self, real_cpu: torch.Tensor) -> dict[str, float]:
+        """One iteration of the tutorial's inner loop on a batch in [-1, 1]."""
+        netD, netG, criterion = self.netD, self.netG, self.criterion
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        netD.zero_grad()
+        real_cpu = real_cpu.to(self.device)
+        b_size = real_cpu.size(0)
+        label = torch.full((b_size,), self.real_label, dtype=torch.float, device=self.device)
+        output = netD(real_cpu).view(-1)
+        errD_real = criterion(output, label)
+        errD_real.backward()
+        D_x = output.mean().item()
+        noise = torch.randn(b_size, self.nz, 1, 1, device=self.device)
+        fake = netG(noise)
+        label.fill_(self.fake_label)
+        output = netD(fake.detach()).view(-1)
+        errD_fake = criterion(output, label)
+        errD_fake.backward()
+        D_G_z1 = output.mean().item()
+        errD = errD_real + errD_fake
+        self.optimizerD.step()
+        # (2) Update G network: maximize log(D(G(z)))
+        netG.zero_grad()
+        label.fill_(self.real_label)
+        output = netD(fake).view(-1)
+        errG = criterion(output, label)
+        errG.backward()
+        D_G_z2 = output.mean().item()
+        self.optimizerG.step()
+        self.G_losses.append(errG.item())
+        self.D_losses.append(errD.item())
+        return {"loss_d": errD.item(), "loss_g": errG.item(), "d_real": D_x, "d_fake": D_G_z1, "d_fake_after": D_G_z2}
+
+
+# ----------------------------------------------------------------------------- proposed changes, as subclasses
+
+
+class CPUBFloat16Trainer(Trainer):
+    """Proposal: bfloat16 autocast on CPUs that compute it natively (AVX512-BF16 / AMX), as style transfer does.
+
+    Weights, optimiser state, losses and the EMA stay float32; only autocast's ops (convolutions) run
+    in bfloat16. No GradScaler is needed for bfloat16.
+    """
+
+    def train_step(self) -> dict[str, float]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return super().train_step()
+
+
+def to_channels_last(trainer: Trainer) -> None:
+    for net in (trainer.G, trainer.D, trainer.G_ema):
+        net.to(memory_format=torch.channels_last)
+
+
+class ChannelsLastTrainer(Trainer):
+    """Proposal: channels-last networks and batches on the CPU too (today only on CUDA)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        to_channels_last(self)
+
+    def real_batch(self) -> torch.Tensor:
+        return super().real_batch().contiguous(memory_format=torch.channels_last)
+
+
+class CPUBFloat16ChannelsLastTrainer(ChannelsLastTrainer, CPUBFloat16Trainer):
+    """Both of the above."""
+
+
+def use_fused_adam_and_foreach_ema(trainer: Trainer) -> None:
+    """Proposal: ``Adam(fused=True)`` (CPU kernels exist since torch 2.4) and one ``_foreach_lerp_`` for the EMA."""
+    cfg = trainer.config
+    betas = (cfg.beta1, cfg.beta2)
+    trainer.opt_g = torch.optim.Adam(trainer.G.parameters(), lr=cfg.lr_g, betas=betas, fused=True)
+    trainer.opt_d = torch.optim.Adam(trainer.D.parameters(), lr=cfg.lr_d, betas=betas, fused=True)
+
+    @torch.no_grad()
+    def update_ema() -> None:
+        decay = cfg.ema_decay
+        if decay <= 0:
+            trainer.G_ema.load_state_dict(trainer.G.state_dict())
+            return
+        decay = min(decay, (1 + trainer.step) / (10 + trainer.step))
+        torch._foreach_lerp_(list(trainer.G_ema.parameters()), list(trainer.G.parameters()), 1 - decay)
+        for be, bl in zip(trainer.G_ema.buffers(), trainer.G.buffers()):
+            be.copy_(bl)
+
+    trainer.update_ema = update_ema  # type: ignore[method-assign]
+
+
+class FusedTrainer(Trainer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        use_fused_adam_and_foreach_ema(self)
+
+
+class CPUBFloat16FusedTrainer(CPUBFloat16Trainer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        use_fused_adam_and_foreach_ema(self)
+
+
+class CPUBFloat16ChannelsLastFusedTrainer(CPUBFloat16ChannelsLastTrainer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        use_fused_adam_and_foreach_ema(self)
+
+
+class LeanTrainer(CPUBFloat16Trainer):
+    """All of the cheap proposals: bfloat16 autocast, channels-last *weights* (batches stay NCHW, where DiffAugment
+    is faster), fused Adam + foreach EMA, and a lighter NaN safety net: G's weights are checked for NaN/inf and
+    snapshotted every 100 steps instead of checked every step and snapshotted every 25 (the losses are still
+    checked every step, and a NaN in G shows up in the next step's losses)."""
+
+    snapshot_every = 100
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for net in (self.G, self.D, self.G_ema):
+            net.to(memory_format=torch.channels_last)
+        use_fused_adam_and_foreach_ema(self)
+
+    def params_finite(self) -> bool:
+        return self.step % self.snapshot_every != 0 or super().params_finite()
+
+    def snapshot(self) -> None:
+        if self.step % self.snapshot_every == 0:  # train() asks every 25 steps
+            super().snapshot()
+
+
+class CompiledTrainer(Trainer):
+    """Proposal: ``torch.compile`` G and D (an opt-in setting; compiling costs a minute or more up front)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.G.forward = torch.compile(self.G.forward)  # type: ignore[method-assign]
+        self.D.forward = torch.compile(self.D.forward)  # type: ignore[method-assign]
+
+
+class CPUBFloat16CompiledTrainer(CompiledTrainer, CPUBFloat16Trainer):
+    pass
+
+
+TRAINER_VARIANTS: dict[str, type[Trainer]] = {
+    "defaults": Trainer,
+    "bf16": CPUBFloat16Trainer,
+    "channels_last": ChannelsLastTrainer,
+    "bf16+channels_last": CPUBFloat16ChannelsLastTrainer,
+    "fused": FusedTrainer,
+    "bf16+fused": CPUBFloat16FusedTrainer,
+    "bf16+channels_last+fused": CPUBFloat16ChannelsLastFusedTrainer,
+    "lean": LeanTrainer,
+    "compile": CompiledTrainer,
+    "bf16+compile": CPUBFloat16CompiledTrainer,
+}
+
+
+# ----------------------------------------------------------------------------- wall-clock timing per phase
+
+
+class PhaseTimer:
+    """Wall-clock seconds per named phase while ``recording`` (CPU ops are synchronous, so this is exact there).
+
+    ``install_backward_timer`` times ``Tensor.backward`` for whichever timer is ``PhaseTimer.current``.
+    """
+
+    current: PhaseTimer | None = None
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.recording = False
+        self._undo: list[Callable[[], None]] = []
+
+    def add(self, name: str, dt: float) -> None:
+        if self.recording:
+            self.seconds[name] = self.seconds.get(name, 0.0) + dt
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(name, time.perf_counter() - t0)
+        return timed
+
+    def patch(self, obj: Any, attr: str, name: str) -> None:
+        """Time every call of ``obj.attr`` (an instance attribute shadows the method until ``restore``)."""
+        had_own = attr in vars(obj)
+        original = getattr(obj, attr)
+        setattr(obj, attr, self.wrap(name, original))
+        self._undo.append(lambda: setattr(obj, attr, original) if had_own else delattr(obj, attr))
+
+    def patch_module(self, module: nn.Module, name: str) -> None:
+        starts: list[float] = []
+        pre = module.register_forward_pre_hook(lambda *_: starts.append(time.perf_counter()))
+        post = module.register_forward_hook(lambda *_: self.add(name, time.perf_counter() - starts.pop()))
+        self._undo += [pre.remove, post.remove]
+
+    def patch_optimizer(self, opt: torch.optim.Optimizer, name: str = "optimiser steps") -> None:
+        starts: list[float] = []
+        pre = opt.register_step_pre_hook(lambda *_: starts.append(time.perf_counter()))
+        post = opt.register_step_post_hook(lambda *_: self.add(name, time.perf_counter() - starts.pop()))
+        self._undo += [pre.remove, post.remove]
+
+    def restore(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+def install_backward_timer(name: str = "backward") -> Callable[[], None]:
+    """Time ``Tensor.backward`` into ``PhaseTimer.current``; returns the function that undoes it."""
+    original = torch.Tensor.backward
+
+    def backward(self: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            if PhaseTimer.current is not None:
+                PhaseTimer.current.add(name, time.perf_counter() - t0)
+
+    torch.Tensor.backward = backward  # type: ignore[method-assign]
+    return lambda: setattr(torch.Tensor, "backward", original)
