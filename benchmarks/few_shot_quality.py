@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--out", type=Path, default=Path("/tmp/few_shot"))
     p.add_argument("--fresh", action="store_true", help="forget results.jsonl from earlier invocations")
+    p.add_argument("--report-only", action="store_true", help="train nothing; print the table of results.jsonl")
     args = p.parse_args(argv)
 
     set_threads(args.threads)
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Reference: {len(ref_feats)} test images of class {args.class_index} ({class_name}); "
           f"floor FD (2000 other training images) {floor:.2f}\n", flush=True)
 
-    for seed in args.seeds:
+    for seed in [] if args.report_only else args.seeds:
         for method in args.methods:
             gen, facts = train(method, data, args.steps, seed)
             samples = generator_samples(gen, args.samples, seed=0)
@@ -212,11 +213,13 @@ def main(argv: list[str] | None = None) -> None:
                   + (f", D skipped {facts['skipped_d']}x" if "skipped_d" in facts else "") + f" -> {grid}", flush=True)
 
     key = settings_key(args)
-    results = [r for r in map(json.loads, log.read_text().splitlines()) if all(r.get(k) == v for k, v in key.items())]
+    lines = log.read_text().splitlines() if log.exists() else []
+    results = [r for r in map(json.loads, lines) if all(r.get(k) == v for k, v in key.items())]
     latest: dict[tuple[str, int], dict[str, Any]] = {(r["method"], r["seed"]): r for r in results}  # last run wins
     print("\n" + report(list(latest.values()), floor, class_name))
-    ours = [r["fd"] for (m, _), r in latest.items() if m == "ours"]
-    plain = [r["fd"] for (m, _), r in latest.items() if m == "plain"]
+    paired = sorted({s for (m, s) in latest if m == "ours"} & {s for (m, s) in latest if m == "plain"})
+    ours = [latest[("ours", s)]["fd"] for s in paired]
+    plain = [latest[("plain", s)]["fd"] for s in paired]
     busy = other_busy_processes()
     print(f"\nWall time {time.perf_counter() - wall0:.0f} s; {args.threads} thread(s); grids and results.jsonl in "
           f"{args.out}" + (f"; busy at the end: {'; '.join(busy)}" if busy else ""))
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         r = statistics.mean(ours) / statistics.mean(plain)
         verdict = "met" if r <= GOAL_RATIO else "not met"
         print(f"Goal (ours <= {GOAL_RATIO}x plain's FD): {verdict} (mean FD {statistics.mean(ours):.2f} vs "
-              f"{statistics.mean(plain):.2f}: {r:.2f}x over {len(ours)} / {len(plain)} seed(s)).")
+              f"{statistics.mean(plain):.2f}: {r:.2f}x over seed(s) {', '.join(map(str, paired))}).")
     if any(math.isnan(r["fd"]) for r in latest.values()):
         print("Some runs produced NaN samples.")
 

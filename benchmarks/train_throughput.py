@@ -16,10 +16,13 @@ to a temporary folder. Then, per size and count:
   norm, EMA, ...);
 * **ours (fixes off)**: the same Trainer with every fix off (``_common.PLAIN``);
 * at the largest count only (our Trainer's speed does not depend on the count): the proposed changes
-  of ``--variants`` (see ``_common.TRAINER_VARIANTS``), measured by subclassing the Trainer.
+  of ``--variants``, measured by subclassing the Trainer (``_common.TRAINER_VARIANTS``): ``bf16``
+  (CPU bfloat16 autocast), ``channels_last``, ``fused`` (fused Adam + one ``_foreach_lerp_`` EMA),
+  their combinations, ``lean`` (all of them + a NaN safety net that snapshots every 100 steps) and
+  ``compile`` / ``bf16+compile`` (``torch.compile`` of G and D; compiling takes a minute or more).
 
 Same architecture (width 64, latent 100), batch size (32), image size and float32 weights
-everywhere. Every method gets ``--warmup`` steps, then ``--steps`` timed steps split into
+everywhere (the bf16 variants compute in bfloat16 under autocast, weights stay float32). Every method gets ``--warmup`` steps, then ``--steps`` timed steps split into
 ``--rounds`` chunks that are interleaved round-robin across methods (each chunk after
 ``--rewarm`` untimed steps), so background load and clock changes hit every method alike.
 img/s = images trained on / timed seconds. A second table splits each method's step into phases
@@ -335,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--counts", type=int, nargs="+", default=[200, 2000])
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader num_workers for the baseline")
     p.add_argument("--png-scale", type=int, default=2, help="PNG side = training size x this")
-    p.add_argument("--variants", nargs="*", default=["bf16", "bf16+channels_last", "bf16+fused", "channels_last", "fused"],
+    p.add_argument("--variants", nargs="*", default=["bf16", "lean", "channels_last", "fused"],
                    choices=[v for v in TRAINER_VARIANTS if v != "defaults"],
                    help="proposed Trainer changes to measure at the largest count ('compile' costs minutes)")
     args = p.parse_args(argv)
