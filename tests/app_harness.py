@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,26 +195,39 @@ def _remove_if_clean(workdir: Path, exc_type: type[BaseException] | None) -> boo
     return False
 
 
-class _SharedApp:
-    """One app for the whole session, however many modules ask for it."""
+def single_thread_env(workdir: Path) -> dict[str, str]:
+    """The default environment of a shared app: this process's (the stand-in Hub) with one intra-op
+    thread: on 2 shared cores torch's spinning thread pool is many times slower."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
 
-    def __init__(self) -> None:
+
+class SharedApp:
+    """One app for the whole session, however many modules ask for it (reference-counted).
+
+    ``env_for(workdir)`` gives the app's environment; ``acquire(before_start)`` runs ``before_start``
+    once, just before the app is started.
+    """
+
+    def __init__(self, prefix: str = "gandemo-app-",
+                 env_for: Callable[[Path], dict[str, str]] = single_thread_env) -> None:
+        self.prefix = prefix
+        self.env_for = env_for
         self.stack: ExitStack | None = None
         self.app: AppProcess | None = None
         self.users = 0
         self.startup_error: AppCrashedError | None = None
 
-    def acquire(self) -> AppProcess:
+    def acquire(self, before_start: Callable[[], None] | None = None) -> AppProcess:
         if self.startup_error is not None:  # don't wait another 90 s for every module
             raise AppCrashedError(f"(the app failed to start earlier in this session)\n{self.startup_error}")
         if self.app is None:
             with ExitStack() as stack:
-                workdir = Path(tempfile.mkdtemp(prefix="gandemo-app-"))
+                workdir = Path(tempfile.mkdtemp(prefix=self.prefix))
                 stack.push(lambda exc_type, *_: _remove_if_clean(workdir, exc_type))
+                if before_start is not None:
+                    before_start()
                 try:
-                    # one intra-op thread: on 2 shared cores torch's spinning thread pool is many times slower
-                    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-                    self.app = stack.enter_context(running_app(workdir, env=env))
+                    self.app = stack.enter_context(running_app(workdir, env=self.env_for(workdir)))
                 except AppCrashedError as e:
                     self.startup_error = e
                     raise
@@ -230,7 +243,7 @@ class _SharedApp:
             stack.close()  # raises AppCrashedError if the app died or would not stop
 
 
-_SHARED = _SharedApp()
+_SHARED = SharedApp()
 
 
 @pytest.fixture(scope="session")

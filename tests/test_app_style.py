@@ -14,19 +14,15 @@ Images are at most 96 px and runs a few steps, except the Stop test, which is st
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from app_harness import AppProcess, running_app
+from app_harness import AppProcess, SharedApp, single_thread_env
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hub_server import StandInHub
@@ -56,52 +52,39 @@ def serve_random_vgg19(hub: StandInHub) -> None:
         hub.add_repo(DEFAULT_VGG_REPO, {VGG_FILENAME: weights, "config.json": b'{"architecture": "vgg19"}'})
 
 
-class _SharedStyleApp:
-    """One style app for every module that uses it; remembers where the Hub's request log stood at start."""
+def _style_env(workdir: Path) -> dict[str, str]:
+    env = {
+        **single_thread_env(workdir),  # the stand-in Hub (tests/conftest.py) ...
+        # ... with a cache of its own: the app downloads VGG19 itself, whatever other tests cached
+        "HF_HOME": str(workdir / "hf"),
+        "HF_HUB_CACHE": str(workdir / "hf" / "hub"),
+        "GANDEMO_RUNS_DIR": str(workdir / "runs"),
+    }
+    for name in ("GANDEMO_VGG_WEIGHTS", "GANDEMO_VGG_REPO", "HF_HUB_OFFLINE"):
+        env.pop(name, None)
+    return env
 
-    def __init__(self) -> None:
-        self.stack: ExitStack | None = None
-        self.app: AppProcess | None = None
-        self.users = 0
-        self.hub_mark = 0
 
-    def acquire(self, hub: StandInHub) -> AppProcess:
-        if self.app is None:
+class _StyleApp(SharedApp):
+    """The shared style app; remembers where the Hub's request log stood when it started."""
+
+    hub_mark = 0
+
+    def acquire_with(self, hub: StandInHub) -> AppProcess:
+        def prepare() -> None:
             serve_random_vgg19(hub)
-            stack = ExitStack()
-            workdir = Path(tempfile.mkdtemp(prefix="gandemo-style-app-"))
-            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-            env = {
-                **os.environ,  # the stand-in Hub (tests/conftest.py) ...
-                # ... with a cache of its own: the app downloads VGG19 itself, whatever other tests cached
-                "HF_HOME": str(workdir / "hf"),
-                "HF_HUB_CACHE": str(workdir / "hf" / "hub"),
-                "GANDEMO_RUNS_DIR": str(workdir / "runs"),
-                # one intra-op thread: on 2 shared cores torch's spinning thread pool is many times slower
-                "OMP_NUM_THREADS": "1",
-            }
-            for name in ("GANDEMO_VGG_WEIGHTS", "GANDEMO_VGG_REPO", "HF_HUB_OFFLINE"):
-                env.pop(name, None)
             self.hub_mark = hub.mark()
-            self.app = stack.enter_context(running_app(workdir, env=env))
-            self.stack = stack
-        self.users += 1
-        return self.app
 
-    def release(self) -> None:
-        self.users -= 1
-        if self.users == 0 and self.stack is not None:
-            stack, self.stack, self.app = self.stack, None, None
-            stack.close()  # raises AppCrashedError if the app died or would not stop
+        return self.acquire(prepare)
 
 
-SHARED_STYLE_APP = _SharedStyleApp()
+SHARED_STYLE_APP = _StyleApp("gandemo-style-app-", _style_env)
 
 
 @pytest.fixture(scope="session")
 def style_app(hub: StandInHub) -> Iterator[AppProcess]:
     """``python app.py`` that loads VGG19 from the stand-in Hub, shared by the style app tests."""
-    app = SHARED_STYLE_APP.acquire(hub)
+    app = SHARED_STYLE_APP.acquire_with(hub)
     try:
         yield app
     finally:

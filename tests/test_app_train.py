@@ -9,18 +9,14 @@ tests/test_browser_train.py (reference-counted like the harness's shared app).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from app_harness import AppProcess, running_app
+from app_harness import AppProcess, SharedApp, single_thread_env
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -31,34 +27,11 @@ pytestmark = [pytest.mark.app, pytest.mark.timeout(300)]
 STREAM_TIMEOUT_S = 120.0
 
 
-class _SharedTrainApp:
-    """One app with a private runs folder for every module that trains through it."""
-
-    def __init__(self) -> None:
-        self.stack: ExitStack | None = None
-        self.app: AppProcess | None = None
-        self.users = 0
-
-    def acquire(self) -> AppProcess:
-        if self.app is None:
-            stack = ExitStack()
-            workdir = Path(tempfile.mkdtemp(prefix="gandemo-train-app-"))
-            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-            # one intra-op thread: on 2 shared cores torch's spinning thread pool is many times slower
-            env = {**os.environ, "GANDEMO_RUNS_DIR": str(workdir / "runs"), "OMP_NUM_THREADS": "1"}
-            self.app = stack.enter_context(running_app(workdir, env=env))
-            self.stack = stack
-        self.users += 1
-        return self.app
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users == 0 and self.stack is not None:
-            stack, self.stack, self.app = self.stack, None, None
-            stack.close()
+def _train_env(workdir: Path) -> dict[str, str]:
+    return {**single_thread_env(workdir), "GANDEMO_RUNS_DIR": str(workdir / "runs")}
 
 
-_SHARED = _SharedTrainApp()
+_SHARED = SharedApp("gandemo-train-app-", _train_env)
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,7 @@ STATUS_OR_ERROR = """pattern => {
 def style_app(browser: Browser, hub: StandInHub) -> Iterator[AppProcess]:
     """The style app shared with tests/test_app_style.py; depends on ``browser`` so that a missing Chromium
     skips (or fails) before any app starts."""
-    app = SHARED_STYLE_APP.acquire(hub)
+    app = SHARED_STYLE_APP.acquire_with(hub)
     try:
         yield app
     finally:
