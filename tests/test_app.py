@@ -4,10 +4,12 @@ running in a subprocess (tests/app_harness.py), with foreign models served by th
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from app_harness import AppProcess, app  # noqa: F401 - `app` is the shared server fixture
@@ -176,6 +178,42 @@ def test_interpolate_strip_gif_and_webp(client: Client) -> None:
     assert np.abs(strip[0] - pixels(seed_a)).max() <= 1
     assert np.abs(strip[-1] - pixels(seed_b)).max() <= 1
     assert not np.array_equal(strip[0], strip[frames // 2])
+
+
+def test_repeating_a_request_never_cuts_off_a_download_in_flight(app: AppProcess) -> None:  # noqa: F811
+    """The same request made again must not rewrite the picture a client may still be fetching.
+    Gradio rewrites its cached copy of a PIL output in place each time the same picture comes out
+    again; a download racing that rewrite got a cut-off body ("peer closed connection", seen in CI).
+    So a reader fetches the first answer's strip in a loop while the request is repeated."""
+    raw = Client(app.url, download_files=False, verbose=False)
+    args = dict(model=BUNDLED, seed_a=3, seed_b=5, frames=48, method="lerp", mode=LINEAR, fps=10, truncation=0,
+                api_name="/interpolate")
+    url = raw.predict(**args)[0]["url"]
+    expected = httpx.get(url, timeout=30).content
+    assert expected[:8] == b"\x89PNG\r\n\x1a\n"
+    problems: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        with httpx.Client(timeout=30) as http:
+            while not done.is_set():
+                try:
+                    body = http.get(url).content
+                except httpx.HTTPError as e:
+                    problems.append(repr(e))
+                    continue
+                if body != expected:
+                    problems.append(f"got {len(body)} bytes, expected the same {len(expected)} bytes")
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        for _ in range(12):
+            assert raw.predict(**args)[0]["url"] == url  # the same picture maps to the same cached file
+    finally:
+        done.set()
+        thread.join(30)
+    assert problems == [], problems[:5]
 
 
 def test_interpolate_loop_returns_to_a(client: Client) -> None:

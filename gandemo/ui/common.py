@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
+from PIL import Image
 
 from ..errors import GandemoError
 from ..generator import GeneratorCache
@@ -96,6 +97,37 @@ def output_dir(prefix: str) -> Path:
         _last_prune = now
         _prune(now)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=OUTPUT_ROOT))
+
+
+def png_file(image: Image.Image, path: Path) -> str:
+    """Save ``image`` as PNG at ``path`` (a fresh name in a request's folder) and return the path.
+
+    UI handlers return pictures as files they wrote, not as PIL images: Gradio rewrites its cached
+    copy of a PIL output in place whenever the same picture comes out again (same seed, same first
+    preview), and a client still downloading that copy then gets a cut-off body. A file path is
+    copied into Gradio's cache once, atomically."""
+    image.save(path, format="PNG")
+    return str(path)
+
+
+class PreviewFiles:
+    """Numbered PNG files for a stream of live previews in one request folder; only the newest
+    ``keep`` stay on disk (Gradio has its own copy of each by the time a newer one is written)."""
+
+    def __init__(self, prefix: str, keep: int = 3) -> None:
+        self.folder = output_dir(prefix)
+        self.keep = keep
+        self.paths: list[Path] = []
+
+    def __call__(self, image: Image.Image | None) -> str | None:
+        if image is None:
+            return None
+        path = self.folder / f"preview-{len(self.paths):05d}.png"
+        png_file(image, path)
+        self.paths.append(path)
+        if len(self.paths) > self.keep:
+            self.paths[-self.keep - 1].unlink(missing_ok=True)
+        return str(path)
 
 
 def _prune(now: float) -> None:

@@ -6,7 +6,6 @@ import random
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
 from ..errors import InvalidInputError
 from ..explore import (
@@ -22,7 +21,7 @@ from ..gan.latent import MAX_SEED
 from ..generator import Generator
 from ..hub import bundled_models
 from ..images import display_scale, upscale
-from .common import MODELS, default_model, gpu, human_errors, output_dir
+from .common import MODELS, default_model, gpu, human_errors, output_dir, png_file
 
 LESSON = """
 **How a GAN draws.** A *generator* is a neural network that turns a list of random numbers, the
@@ -91,7 +90,7 @@ def generate(model: str, seed: float, num: float, truncation: float) -> tuple[st
 @human_errors
 def interpolate(
     model: str, seed_a: float, seed_b: float, frames: float, method: str, mode: str, fps: float, truncation: float
-) -> tuple[Image.Image, str, list[str]]:
+) -> tuple[str, str, list[str]]:
     """Frames between two seeds: a strip of all frames, an animated GIF and the same as WebP/PNG."""
     gen = MODELS.get(model)
     if mode not in MODES:
@@ -110,7 +109,8 @@ def interpolate(
     strip = frame_strip(images)
     strip_path = out / f"{stem}_strip.png"
     strip.save(strip_path)
-    return upscale(strip, display_scale(strip.width, target=1024)), str(gif), [str(gif), str(webp), str(strip_path)]
+    shown = png_file(upscale(strip, display_scale(strip.width, target=1024)), out / f"{stem}_strip_display.png")
+    return shown, str(gif), [str(gif), str(webp), str(strip_path)]
 
 
 def pick_cell(state: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int | None, str]:

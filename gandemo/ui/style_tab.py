@@ -14,7 +14,7 @@ from PIL import Image
 from ..device import pick_device
 from ..errors import InvalidInputError
 from ..style import StyleSettings, VGGFeatures, load_vgg19, stylize
-from .common import gpu, human_errors, output_dir
+from .common import PreviewFiles, gpu, human_errors, output_dir, png_file
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "style"
 
@@ -114,6 +114,7 @@ def run_style(
     events = stylize(_image(content, "content image"), style_list, settings, cancel, vgg=_vgg(pooling))
     rows: list[dict[str, float]] = []
     preview = None
+    previews = PreviewFiles("style-preview")
     try:
         for ev in events:
             if math.isfinite(ev.total_loss) and not ev.done:
@@ -121,17 +122,16 @@ def run_style(
                          (("content", ev.content_loss), ("style", ev.style_loss), ("variation", ev.tv_loss))
                          if math.isfinite(v) and v > 0]
             if ev.preview is not None:
-                preview = ev.preview
+                preview = previews(ev.preview)
             status = (f"<progress value='{ev.step}' max='{max(ev.total_steps, 1)}' style='width:100%'></progress>\n\n"
                       f"{ev.message} · {ev.elapsed:.0f} s")
             plot = pd.DataFrame(rows[-3000:]) if rows else None
             if ev.done:
-                out = output_dir("style") / ("stylized_partial.png" if ev.cancelled else "stylized.png")
-                ev.image.save(out)
+                out = png_file(ev.image, output_dir("style") / ("stylized_partial.png" if ev.cancelled else "stylized.png"))
                 note = "⏹️ Stopped; here is the image so far." if ev.cancelled else "✅ Done."
-                yield (ev.image, plot, f"{note} {ev.image.width}×{ev.image.height} px in {ev.elapsed:.0f} s. "
+                yield (out, plot, f"{note} {ev.image.width}×{ev.image.height} px in {ev.elapsed:.0f} s. "
                        f"Final losses: content {ev.content_loss:.3g}, style {ev.style_loss:.3g}, variation {ev.tv_loss:.3g}.",
-                       str(out))
+                       out)
                 return
             yield preview, plot, status, None
     finally:

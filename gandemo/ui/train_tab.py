@@ -16,7 +16,7 @@ from ..hub import push_folder
 from ..intake import IntakeOptions
 from ..jobs import JOBS, Job
 from ..training import list_runs, prepare_trainer, zip_run
-from .common import gpu, human_errors, output_dir
+from .common import PreviewFiles, gpu, human_errors, output_dir
 
 LESSON = """
 **Two phases, every step.** First the *discriminator* D looks at a batch of your real images
@@ -55,7 +55,8 @@ class _View:
     def __init__(self, job: Job):
         self.job = job
         self.rows: list[dict[str, float]] = []
-        self.preview = None
+        self.preview: str | None = None
+        self._previews: PreviewFiles | None = None
         self.health: list[str] = []
         self.last: TrainEvent | None = None
         self.files: list[str] | None = None
@@ -66,7 +67,8 @@ class _View:
         if event.losses:
             self.rows.append({"step": event.step, **event.losses})
         if event.preview is not None:
-            self.preview = event.preview
+            self._previews = self._previews or PreviewFiles("train-preview")
+            self.preview = self._previews(event.preview)
         for h in event.health:
             icon = "⚠️" if h.level == "warning" else ("🛑" if h.level == "error" else "ℹ️")
             self.health.append(f"{icon} **step {event.step}:** {h.text}")
