@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--loss", choices=("bce", "hinge"), default="bce")
     t.add_argument("--diffaugment", default="color,translation,cutout", help="comma list; '' turns it off")
-    t.add_argument("--no-mirror", action="store_true", help="no random horizontal flips")
+    t.add_argument("--mirror", action="store_true",
+                   help="random horizontal flips of real images (only for subjects without a left and right)")
     t.add_argument("--label-smoothing", type=float, default=0.9, help="real label for D (1 = off)")
     t.add_argument("--no-spectral-norm", action="store_true")
     t.add_argument("--d-skip-threshold", type=float, default=0.05, help="skip D while its loss is below (0 = off)")
@@ -139,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         image_size=args.size, steps=args.steps, batch_size=args.batch_size, width_g=args.width, width_d=args.width,
         lr_g=args.lr_g, lr_d=args.lr_d, beta1=args.beta1, beta2=args.beta2, seed=args.seed, loss=args.loss,
-        diffaugment=args.diffaugment, mirror=not args.no_mirror, label_smoothing=args.label_smoothing,
+        diffaugment=args.diffaugment, mirror=args.mirror, label_smoothing=args.label_smoothing,
         spectral_norm=not args.no_spectral_norm, d_skip_threshold=args.d_skip_threshold, ema_decay=args.ema,
         r1_gamma=args.r1, preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
     ).validate()

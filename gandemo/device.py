@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -39,3 +40,23 @@ def configure_cpu_threads() -> int:
     elif (os.cpu_count() or 1) <= 2:
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 convolutions natively (CUDA Ampere+, CPUs with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return _cpu_has_native_bfloat16()
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_native_bfloat16() -> bool:
+    # oneDNN also *emulates* bfloat16 on plain AVX-512, which is slower than float32: ask for the real thing
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return ("avx512_bf16" in flags or "amx_bf16" in flags) and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

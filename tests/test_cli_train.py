@@ -38,13 +38,14 @@ def test_train_a_folder_then_resume(tmp_path: Path, cli_env: dict[str, str]) -> 
     (data / "notes.txt").write_text("not an image\n")
     out = tmp_path / "my-run"
 
-    proc = gandemo_cli(["train", str(data), "--steps", "6", "--out", str(out), *TINY], cli_env)
+    proc = gandemo_cli(["train", str(data), "--steps", "6", "--out", str(out), "--mirror", *TINY], cli_env)
     assert proc.returncode == 0, shown(proc)
     summary = proc.stdout.splitlines()[0]
     assert summary.startswith("Used 12 of 13 files") and "notes.txt" in summary, shown(proc)
     assert f"writing {out}" in proc.stdout and "Finished 6 steps." in proc.stdout + proc.stderr, shown(proc)
     state = json.loads((out / "training" / "state.json").read_text())
     assert state["step"] == 6 and state["config"]["width_g"] == 8 and state["config"]["image_size"] == 32
+    assert state["config"]["mirror"] is True  # flips are opt-in (--mirror); TrainConfig's default is off
     gen = load_generator(str(out), device="cpu")
     assert (gen.image_size, gen.channels) == (32, 3)
     assert bool(torch.isfinite(gen.sample([0, 1])).all())
@@ -56,6 +57,7 @@ def test_train_a_folder_then_resume(tmp_path: Path, cli_env: dict[str, str]) -> 
     assert proc.returncode == 0, shown(proc)
     assert "Finished 10 steps." in proc.stdout + proc.stderr, shown(proc)
     state = json.loads((out / "training" / "state.json").read_text())
+    assert state["config"]["mirror"] is True  # a resumed run keeps its saved settings
     assert state["step"] == 10 and [h["step"] for h in state["history"]] == list(range(1, 11))
     load_generator(str(out), device="cpu")
 

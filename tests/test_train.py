@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from gandemo import load_generator
+from gandemo.device import native_bfloat16
 from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
 from gandemo.gan import checkpoint as checkpoint_module
 from gandemo.gan.augment import diff_augment, parse_policy
@@ -217,6 +218,50 @@ def test_skip_d_threshold_skips_discriminator_updates(rgb: torch.Tensor, tmp_pat
 
 
 # ------------------------------------------------------------------------------------- checkpoints
+def test_real_batches_are_not_flipped_unless_mirror_is_on(rgb: torch.Tensor, tmp_path: Path) -> None:
+    def as_set(images: torch.Tensor) -> set[bytes]:
+        return {x.numpy().tobytes() for x in images}
+
+    originals, flipped = as_set(rgb), as_set(rgb.flip(3))
+    assert not originals & flipped  # the shapes are asymmetric, so a flip is detectable
+    for mirror in (False, True):
+        trainer = Trainer(rgb, tiny_config(mirror=mirror), tmp_path / f"mirror-{mirror}", device="cpu")
+        seen = set()
+        for _ in range(6):
+            batch = trainer.real_batch().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+            seen |= as_set(batch.contiguous())
+        if mirror:
+            assert seen & flipped and seen & originals, "mirror=True should flip about half of the images"
+        else:
+            assert seen <= originals, "with mirror off (the default) real images are used as they are"
+    assert TrainConfig().mirror is False
+
+
+@pytest.mark.parametrize("amp", [True, False], ids=["amp", "float32"])
+def test_precision_policy_keeps_weights_float32(amp: bool, rgb: torch.Tensor, tmp_path: Path) -> None:
+    """Mixed precision runs only where the CPU computes bfloat16 natively (AVX512-BF16/AMX); weights,
+    optimiser state and the exported checkpoint stay float32 either way."""
+    trainer = Trainer(rgb, tiny_config(amp=amp, steps=6), tmp_path / "run", device="cpu")
+    assert trainer.amp == (amp and native_bfloat16(torch.device("cpu")))
+    if trainer.amp:
+        assert trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
+        seen: list[torch.dtype] = []
+        conv = next(m for m in trainer.D.modules() if isinstance(m, torch.nn.Conv2d))
+        handle = conv.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+        trainer.train_step()
+        handle.remove()
+        assert seen and set(seen) == {torch.bfloat16}, seen  # convolutions really ran in bfloat16
+    events = run(trainer)
+    assert events[-1].kind == "done"
+    assert all(math.isfinite(v) for e in step_events(events) for v in e.losses.values())
+    for net in (trainer.G, trainer.D, trainer.G_ema):
+        assert {p.dtype for p in net.parameters()} == {torch.float32}
+    assert {v.dtype for st in trainer.opt_g.state.values() for v in st.values() if v.dim() > 0} == {torch.float32}
+    gen = load_generator(str(tmp_path / "run"), device="cpu")
+    assert {p.dtype for p in gen.module.parameters()} == {torch.float32}
+    assert torch.isfinite(gen.sample([0, 1])).all()
+
+
 def test_checkpoint_holds_the_ema_generator_and_loads_with_load_generator(rgb: torch.Tensor, tmp_path: Path) -> None:
     trainer = Trainer(rgb, tiny_config(steps=10, ema_decay=0.9), tmp_path / "run", device="cpu")
     run(trainer)

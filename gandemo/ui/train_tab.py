@@ -211,7 +211,8 @@ def build_train_tab() -> dict[str, Any]:
                 augment = gr.CheckboxGroup(["color", "translation", "cutout"], value=["color", "translation", "cutout"],
                                            label="DiffAugment (on real and fake images for D)")
                 with gr.Row():
-                    mirror = gr.Checkbox(value=True, label="Random horizontal flips of real images")
+                    mirror = gr.Checkbox(value=False, label="Random horizontal flips of real images",
+                                         info="Only for subjects without a left and right: it makes shoes face both ways.")
                     spectral_norm = gr.Checkbox(value=True, label="Spectral norm in D")
                 with gr.Row():
                     label_smoothing = gr.Slider(0.7, 1.0, value=0.9, step=0.05, label="Real label (1 = no smoothing)")
