@@ -30,9 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from gandemo.device import native_bfloat16  # noqa: E402
 from gandemo.gan.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-from gandemo.gan.train import Trainer  # noqa: E402
-from gandemo.style.optimize import native_bfloat16  # noqa: E402
 
 # Every fix of TrainConfig off: no DiffAugment, no mirroring, no label smoothing, no spectral norm
 # (so D has batch norm, like the DCGAN paper's), no skip-D, no EMA, no R1; BCE loss.
@@ -158,129 +157,6 @@ class TutorialDCGAN:
         self.G_losses.append(errG.item())
         self.D_losses.append(errD.item())
         return {"loss_d": errD.item(), "loss_g": errG.item(), "d_real": D_x, "d_fake": D_G_z1, "d_fake_after": D_G_z2}
-
-
-# ----------------------------------------------------------------------------- proposed changes, as subclasses
-
-
-class CPUBFloat16Trainer(Trainer):
-    """Proposal: bfloat16 autocast on CPUs that compute it natively (AVX512-BF16 / AMX), as style transfer does.
-
-    Weights, optimiser state, losses and the EMA stay float32; only autocast's ops (convolutions) run
-    in bfloat16. No GradScaler is needed for bfloat16.
-    """
-
-    def train_step(self) -> dict[str, float]:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return super().train_step()
-
-
-def to_channels_last(trainer: Trainer) -> None:
-    for net in (trainer.G, trainer.D, trainer.G_ema):
-        net.to(memory_format=torch.channels_last)
-
-
-class ChannelsLastTrainer(Trainer):
-    """Proposal: channels-last networks and batches on the CPU too (today only on CUDA)."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        to_channels_last(self)
-
-    def real_batch(self) -> torch.Tensor:
-        return super().real_batch().contiguous(memory_format=torch.channels_last)
-
-
-class CPUBFloat16ChannelsLastTrainer(ChannelsLastTrainer, CPUBFloat16Trainer):
-    """Both of the above."""
-
-
-def use_fused_adam_and_foreach_ema(trainer: Trainer) -> None:
-    """Proposal: ``Adam(fused=True)`` (CPU kernels exist since torch 2.4) and one ``_foreach_lerp_`` for the EMA."""
-    cfg = trainer.config
-    betas = (cfg.beta1, cfg.beta2)
-    trainer.opt_g = torch.optim.Adam(trainer.G.parameters(), lr=cfg.lr_g, betas=betas, fused=True)
-    trainer.opt_d = torch.optim.Adam(trainer.D.parameters(), lr=cfg.lr_d, betas=betas, fused=True)
-
-    @torch.no_grad()
-    def update_ema() -> None:
-        decay = cfg.ema_decay
-        if decay <= 0:
-            trainer.G_ema.load_state_dict(trainer.G.state_dict())
-            return
-        decay = min(decay, (1 + trainer.step) / (10 + trainer.step))
-        torch._foreach_lerp_(list(trainer.G_ema.parameters()), list(trainer.G.parameters()), 1 - decay)
-        for be, bl in zip(trainer.G_ema.buffers(), trainer.G.buffers()):
-            be.copy_(bl)
-
-    trainer.update_ema = update_ema  # type: ignore[method-assign]
-
-
-class FusedTrainer(Trainer):
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        use_fused_adam_and_foreach_ema(self)
-
-
-class CPUBFloat16FusedTrainer(CPUBFloat16Trainer):
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        use_fused_adam_and_foreach_ema(self)
-
-
-class CPUBFloat16ChannelsLastFusedTrainer(CPUBFloat16ChannelsLastTrainer):
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        use_fused_adam_and_foreach_ema(self)
-
-
-class LeanTrainer(CPUBFloat16Trainer):
-    """All of the cheap proposals: bfloat16 autocast, channels-last *weights* (batches stay NCHW, where DiffAugment
-    is faster), fused Adam + foreach EMA, and a lighter NaN safety net: G's weights are checked for NaN/inf and
-    snapshotted every 100 steps instead of checked every step and snapshotted every 25 (the losses are still
-    checked every step, and a NaN in G shows up in the next step's losses)."""
-
-    snapshot_every = 100
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        for net in (self.G, self.D, self.G_ema):
-            net.to(memory_format=torch.channels_last)
-        use_fused_adam_and_foreach_ema(self)
-
-    def params_finite(self) -> bool:
-        return self.step % self.snapshot_every != 0 or super().params_finite()
-
-    def snapshot(self) -> None:
-        if self.step % self.snapshot_every == 0:  # train() asks every 25 steps
-            super().snapshot()
-
-
-class CompiledTrainer(Trainer):
-    """Proposal: ``torch.compile`` G and D (an opt-in setting; compiling costs a minute or more up front)."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.G.forward = torch.compile(self.G.forward)  # type: ignore[method-assign]
-        self.D.forward = torch.compile(self.D.forward)  # type: ignore[method-assign]
-
-
-class CPUBFloat16CompiledTrainer(CompiledTrainer, CPUBFloat16Trainer):
-    pass
-
-
-TRAINER_VARIANTS: dict[str, type[Trainer]] = {
-    "defaults": Trainer,
-    "bf16": CPUBFloat16Trainer,
-    "channels_last": ChannelsLastTrainer,
-    "bf16+channels_last": CPUBFloat16ChannelsLastTrainer,
-    "fused": FusedTrainer,
-    "bf16+fused": CPUBFloat16FusedTrainer,
-    "bf16+channels_last+fused": CPUBFloat16ChannelsLastFusedTrainer,
-    "lean": LeanTrainer,
-    "compile": CompiledTrainer,
-    "bf16+compile": CPUBFloat16CompiledTrainer,
-}
 
 
 # ----------------------------------------------------------------------------- wall-clock timing per phase

@@ -6,16 +6,18 @@
 Training set: the first ``--images`` (100) training images of ``--class-index``, zero-padded to 32x32,
 one channel. Every method trains for the same ``--steps`` at batch 32 from the same seed, on the CPU:
 
-* ``ours``: ``Trainer`` with the default TrainConfig (DiffAugment, mirroring, label smoothing,
-  spectral norm, skip-D, EMA); samples come from the EMA generator, as exported;
+* ``ours``: ``Trainer`` with the default TrainConfig (DiffAugment, label smoothing, spectral norm,
+  skip-D, EMA; bfloat16 autocast where the CPU has native bf16); samples come from the EMA
+  generator, as exported;
 * ``plain``: the same Trainer with every fix off (``_common.PLAIN``: BCE, no DiffAugment, no SN,
   no EMA, no smoothing, no skip-D, no mirroring), i.e. a plain DCGAN;
 * ``tutorial`` (optional): the PyTorch DCGAN tutorial's loop (``_common.TutorialDCGAN``) over a
   shuffled ``DataLoader`` of the same images (100 = 3 x 32 + 4: every 4th batch has 4 images);
   ``tutorial-drop-last`` drops that small batch, like our Trainer, which never makes one;
-* ``ours-bf16`` (optional): ours under CPU bfloat16 autocast (the proposed speed-up), to check that
-  it doesn't cost quality;
-* ``ours-no-mirror`` (optional): ours with ``mirror=False`` (Fashion-MNIST's shoes all face one way).
+* ``ours-fp32`` (optional): ours in float32 throughout (``amp=False``), to check that bfloat16
+  autocast doesn't cost quality;
+* ``ours-mirror`` (optional): ours with random horizontal flips (``mirror=True``, off by default:
+  Fashion-MNIST's shoes all face one way).
 
 Quality: Fréchet distance in the project classifier's feature space (``gandemo.evaluation``)
 between ``--samples`` (2000) samples (latent seeds 0..1999, generator in eval mode) and the class's
@@ -41,7 +43,6 @@ import numpy as np
 import torch
 from _common import (
     PLAIN,
-    TRAINER_VARIANTS,
     TutorialDCGAN,
     machine_facts,
     markdown_table,
@@ -52,14 +53,15 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gandemo.datasets import CLASS_NAMES, load_fashion_mnist, to_generator_range
 from gandemo.evaluation import embed, frechet_distance, generator_samples, load_classifier
-from gandemo.gan.train import TrainConfig
+from gandemo.gan.train import TrainConfig, Trainer
 from gandemo.images import make_grid, upscale
 
 GOAL_RATIO = 0.7
-METHODS = ("ours", "plain", "tutorial", "tutorial-drop-last", "ours-bf16", "ours-no-mirror")
+METHODS = ("ours", "plain", "tutorial", "tutorial-drop-last", "ours-fp32", "ours-mirror")
 LABELS = {"ours": "ours (defaults, EMA generator)", "plain": "plain DCGAN (Trainer, fixes off)",
-          "tutorial": "PyTorch tutorial loop", "ours-bf16": "ours + CPU bfloat16 autocast",
-          "ours-no-mirror": "ours, mirror=False", "tutorial-drop-last": "PyTorch tutorial loop, drop_last=True"}
+          "tutorial": "PyTorch tutorial loop", "ours-fp32": "ours in float32 (amp off)",
+          "ours-mirror": "ours + mirror=True", "tutorial-drop-last": "PyTorch tutorial loop, drop_last=True"}
+OVERRIDES: dict[str, dict[str, Any]] = {"plain": PLAIN, "ours-fp32": {"amp": False}, "ours-mirror": {"mirror": True}}
 
 
 def training_images(class_index: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,13 +92,12 @@ def train(method: str, data: torch.Tensor, steps: int, seed: int) -> tuple[torch
         gen: torch.nn.Module = gan.netG
         facts["final_losses"] = {"loss_d": gan.D_losses[-1], "loss_g": gan.G_losses[-1]}
     else:
-        overrides = PLAIN if method == "plain" else {"mirror": False} if method == "ours-no-mirror" else {}
+        overrides = OVERRIDES.get(method, {})
         config = TrainConfig(image_size=32, channels=1, batch_size=32, steps=steps, seed=seed,
                              checkpoint_every=steps + 1, **overrides)
-        variant = "bf16" if method == "ours-bf16" else "defaults"
         recoveries = 0
         with tempfile.TemporaryDirectory(prefix="gandemo-few-shot-") as tmp:
-            trainer = TRAINER_VARIANTS[variant](data, config, Path(tmp) / "run", device="cpu")
+            trainer = Trainer(data, config, Path(tmp) / "run", device="cpu")
             last: dict[str, float] = {}
             for event in trainer.train():
                 recoveries += event.kind == "health" and any(h.code == "non_finite" for h in event.health)

@@ -13,16 +13,13 @@ to a temporary folder. Then, per size and count:
   with batch norm, ``nn.BCELoss``, separate D forwards for real and fake;
 * **ours (defaults)**: ``gandemo.intake.load_images`` once (its time is shown, not counted in img/s),
   then ``Trainer.train()`` as the app runs it, with the default TrainConfig (DiffAugment, spectral
-  norm, EMA, ...);
-* **ours (fixes off)**: the same Trainer with every fix off (``_common.PLAIN``);
-* at the largest count only (our Trainer's speed does not depend on the count): the proposed changes
-  of ``--variants``, measured by subclassing the Trainer (``_common.TRAINER_VARIANTS``): ``bf16``
-  (CPU bfloat16 autocast), ``channels_last``, ``fused`` (fused Adam + one ``_foreach_lerp_`` EMA),
-  their combinations, ``lean`` (all of them + a NaN safety net that snapshots every 100 steps) and
-  ``compile`` / ``bf16+compile`` (``torch.compile`` of G and D; compiling takes a minute or more).
+  norm, EMA, ...; bfloat16 autocast on CPUs with native bf16, fused Adam, one ``_foreach_lerp_`` EMA);
+* **ours (float32)**: the same with ``amp=False``, to show what bfloat16 autocast contributes;
+* **ours (fixes off)**: the same Trainer with every fix off (``_common.PLAIN``).
 
 Same architecture (width 64, latent 100), batch size (32), image size and float32 weights
-everywhere (the bf16 variants compute in bfloat16 under autocast, weights stay float32). Every method gets ``--warmup`` steps, then ``--steps`` timed steps split into
+everywhere (autocast computes convolutions in bfloat16; weights, optimiser state and losses stay
+float32). Every method gets ``--warmup`` steps, then ``--steps`` timed steps split into
 ``--rounds`` chunks that are interleaved round-robin across methods (each chunk after
 ``--rewarm`` untimed steps), so background load and clock changes hit every method alike.
 img/s = images trained on / timed seconds. A second table splits each method's step into phases
@@ -45,7 +42,6 @@ import numpy as np
 import torch
 from _common import (
     PLAIN,
-    TRAINER_VARIANTS,
     PhaseTimer,
     TutorialDCGAN,
     install_backward_timer,
@@ -60,7 +56,7 @@ from torchvision import datasets as dset
 from torchvision import transforms
 
 from gandemo.datasets import fashion_mnist_dir, load_fashion_mnist
-from gandemo.gan.train import TrainConfig
+from gandemo.gan.train import TrainConfig, Trainer
 from gandemo.intake import IntakeOptions, load_images
 
 BATCH = 32
@@ -153,11 +149,10 @@ def tutorial_runner(folder: Path, size: int, workers: int) -> Runner:
     return runner
 
 
-def ours_runner(name: str, data: torch.Tensor, size: int, variant: str, overrides: dict, out_dir: Path,
-                intake_s: float) -> Runner:
+def ours_runner(name: str, data: torch.Tensor, size: int, overrides: dict, out_dir: Path, intake_s: float) -> Runner:
     t0 = time.perf_counter()
     config = TrainConfig(image_size=size, channels=3, batch_size=BATCH, steps=1_000_000, seed=0, **overrides)
-    trainer = TRAINER_VARIANTS[variant](data, config, out_dir, device="cpu")
+    trainer = Trainer(data, config, out_dir, device="cpu")
     timer = PhaseTimer()
     timer.patch(trainer, "real_batch", "data")
     timer.patch(trainer, "augment", "DiffAugment")
@@ -215,16 +210,18 @@ def find(runners: list[Runner], name: str) -> Runner | None:
     return next((r for r in runners if r.name == name), None)
 
 
-def summary_table(results: dict[tuple[int, int], list[Runner]], best_variant: str | None) -> str:
-    headers = ["size", "images", "baseline img/s", "ours img/s (defaults)", "speed-up", "ours img/s (fixes off)",
-               "speed-up"]
-    if best_variant:
-        headers += [f"ours + {best_variant} img/s (proposal)", "speed-up"]
+OURS = ("ours (defaults)", "ours (float32)", "ours (fixes off)")
+
+
+def summary_table(results: dict[tuple[int, int], list[Runner]]) -> str:
+    headers = ["size", "images", "baseline img/s"]
+    for name in OURS:
+        headers += [f"{name.replace('ours', 'ours img/s')}", "speed-up"]
     rows = []
     for (size, count), runners in results.items():
         base = baseline_of(runners)
         row: list[object] = [size, count, f"{base.rate:.1f} {base.name.removeprefix('tutorial loop ')}"]
-        for name in ("ours (defaults)", "ours (fixes off)") + ((f"ours + {best_variant}",) if best_variant else ()):
+        for name in OURS:
             r = find(runners, name)
             row += [f"{r.rate:.1f}", f"**{ratio(r.rate, base.rate)}**" if name == "ours (defaults)" else
                     ratio(r.rate, base.rate)] if r else ["-", "-"]
@@ -283,11 +280,8 @@ def run(args: argparse.Namespace) -> None:
                 data = load_images(str(folder), IntakeOptions(size=size, channels=3, fit="crop", device="cpu")).images
                 intake_s = time.perf_counter() - t0
                 runners = [tutorial_runner(folder, size, w) for w in args.workers]
-                runners.append(ours_runner("ours (defaults)", data, size, "defaults", {}, tmp_dir / "ours", intake_s))
-                runners.append(ours_runner("ours (fixes off)", data, size, "defaults", PLAIN, tmp_dir / "plain", intake_s))
-                if count == max(args.counts):
-                    for v in args.variants:
-                        runners.append(ours_runner(f"ours + {v}", data, size, v, {}, tmp_dir / v, intake_s))
+                for name, overrides in zip(OURS, ({}, {"amp": False}, PLAIN)):
+                    runners.append(ours_runner(name, data, size, overrides, tmp_dir / name.split()[1].strip("()"), intake_s))
                 try:
                     measure(runners, args.warmup, args.steps, args.rounds, args.rewarm)
                 finally:
@@ -302,16 +296,9 @@ def run(args: argparse.Namespace) -> None:
     finally:
         restore_backward()
 
-    variant_rates: dict[str, list[float]] = {}
-    for runners in results.values():
-        base = baseline_of(runners)
-        for r in runners:
-            if r.name.startswith("ours + "):
-                variant_rates.setdefault(r.name.removeprefix("ours + "), []).append(r.rate / base.rate)
-    best = max(variant_rates, key=lambda v: min(variant_rates[v])) if variant_rates else None
     print("\n### Throughput (baseline: the faster tutorial row of the same size and count)\n")
-    print(summary_table(results, best))
-    print("\n### Every method (proposals measured at the largest count only: our speed doesn't depend on it)\n")
+    print(summary_table(results))
+    print("\n### Every method\n")
     print(detail_table(results))
     for (size, count), runners in results.items():
         if count == max(args.counts):
@@ -323,8 +310,7 @@ def run(args: argparse.Namespace) -> None:
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}" + (f"; busy at the end: {'; '.join(busy)}" if busy else ""))
     met = all(x >= GOAL for x in speedups)
     print(f"Goal (ours >= {GOAL:.0f}x the baseline everywhere): {'met' if met else 'not met'} by the defaults "
-          f"(speed-ups {', '.join(f'{x:.2f}x' for x in speedups)})"
-          + (f"; best proposal '{best}': {', '.join(f'{x:.2f}x' for x in variant_rates[best])}" if best else "") + ".")
+          f"(speed-ups {', '.join(f'{x:.2f}x' for x in speedups)}).")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -338,9 +324,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--counts", type=int, nargs="+", default=[200, 2000])
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader num_workers for the baseline")
     p.add_argument("--png-scale", type=int, default=2, help="PNG side = training size x this")
-    p.add_argument("--variants", nargs="*", default=["bf16", "lean", "channels_last", "fused"],
-                   choices=[v for v in TRAINER_VARIANTS if v != "defaults"],
-                   help="proposed Trainer changes to measure at the largest count ('compile' costs minutes)")
     args = p.parse_args(argv)
     if args.steps < args.rounds:
         p.error("--steps must be at least --rounds")
