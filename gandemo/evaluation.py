@@ -207,6 +207,20 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     return frechet_distance_from_stats(*feature_stats(feats_a), *feature_stats(feats_b))
 
 
+def cell_features(images: np.ndarray, cells: int = 8) -> np.ndarray:
+    """Pixel features for any image set, no trained network needed: (N, H, W, C) values in [0, 1] averaged
+    over a ``cells`` x ``cells`` grid. RGBA colour is premultiplied by alpha (and alpha kept), so colour
+    under transparent pixels doesn't count. Captures colour and layout, not fine detail: a coarse
+    Fréchet distance for colour models (the bundled emoji model) where no classifier exists."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] % cells or x.shape[2] % cells:
+        raise ValueError(f"expected (N, H, W, C) with H and W divisible by {cells}, got {x.shape}")
+    if x.shape[-1] == 4:
+        x = np.concatenate([x[..., :3] * x[..., 3:], x[..., 3:]], axis=-1)
+    n, h, w, c = x.shape
+    return x.reshape(n, cells, h // cells, cells, w // cells, c).mean(axis=(2, 4)).reshape(n, -1)
+
+
 def reference_features(classifier: FashionClassifier, split: str = "test") -> np.ndarray:
     """Classifier features of a Fashion-MNIST split (default: the 10,000 test images)."""
     from .datasets import load_fashion_mnist, to_generator_range

@@ -13,6 +13,7 @@ from gandemo.datasets import fashion_mnist_dir, load_fashion_mnist, to_generator
 from gandemo.evaluation import (
     DEFAULT_CLASSIFIER_DIR,
     FashionClassifier,
+    cell_features,
     coverage_report,
     embed,
     evaluate_generator,
@@ -49,6 +50,22 @@ def random_cov(rng: np.random.Generator, d: int) -> np.ndarray:
 
 
 # --- Fréchet distance ------------------------------------------------------------------------------
+
+def test_cell_features_average_cells_and_ignore_colour_under_transparency() -> None:
+    rng = np.random.default_rng(5)
+    rgb = rng.uniform(size=(3, 16, 16, 3)).astype(np.float32)
+    feats = cell_features(rgb, cells=4)
+    assert feats.shape == (3, 4 * 4 * 3)
+    assert np.allclose(feats[1].reshape(4, 4, 3)[2, 1], rgb[1, 8:12, 4:8].mean(axis=(0, 1)))
+    rgba = np.concatenate([rgb, np.zeros((3, 16, 16, 1), np.float32)], axis=-1)
+    rgba[0, :8, :8, 3] = 1.0  # one opaque quarter in the first image only
+    feats = cell_features(rgba, cells=2).reshape(3, 2, 2, 4)
+    assert np.allclose(feats[1:], 0)  # fully transparent: its colours don't count
+    assert np.allclose(feats[0, 0, 0], [*rgb[0, :8, :8].mean(axis=(0, 1)), 1.0])
+    assert np.allclose(feats[0, 1, 1], 0)
+    with pytest.raises(ValueError, match="divisible"):
+        cell_features(rgb[:, :15], cells=4)
+
 
 def test_fd_of_identical_sets_is_zero() -> None:
     feats = np.random.default_rng(0).normal(size=(400, 16)) * 3 + 1

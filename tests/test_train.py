@@ -253,6 +253,7 @@ def test_precision_policy_keeps_weights_float32(amp: bool, rgb: torch.Tensor, tm
         assert seen and set(seen) == {torch.bfloat16}, seen  # convolutions really ran in bfloat16
     events = run(trainer)
     assert events[-1].kind == "done"
+    assert ("bfloat16 mixed precision" if trainer.amp else "float32") in events[0].message  # said to the user
     assert all(math.isfinite(v) for e in step_events(events) for v in e.losses.values())
     for net in (trainer.G, trainer.D, trainer.G_ema):
         assert {p.dtype for p in net.parameters()} == {torch.float32}

@@ -306,7 +306,8 @@ class Trainer:
         sample_idx = torch.randperm(self.data.shape[0], generator=torch.Generator().manual_seed(cfg.seed))[:64]
         real_div = sample_diversity(self.data[sample_idx.to(self.data.device)].float().div(127.5).sub(1))
         monitor = HealthMonitor(real_diversity=real_div)
-        yield TrainEvent("start", self.step, total, message=f"Training on {self.device} from step {self.step}.")
+        precision = f", {str(self.amp_dtype).removeprefix('torch.')} mixed precision" if self.amp else ", float32"
+        yield TrainEvent("start", self.step, total, message=f"Training on {self.device}{precision} from step {self.step}.")
         window: deque[tuple[float, int]] = deque(maxlen=20)
         self.snapshot()
         while self.step < total:
