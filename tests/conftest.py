@@ -125,3 +125,16 @@ def browser():  # noqa: ANN201 - playwright's Browser; imported lazily so non-br
 def js_errors() -> list[str]:
     """Uncaught JavaScript errors of the test's page (filled by browser_support.open_page)."""
     return []
+
+
+@pytest.fixture(scope="module")
+def one_thread():  # noqa: ANN201 - a generator fixture
+    """One torch intra-op thread for a module: on a small shared CPU, torch's thread pool spinning
+    against other work makes tiny models many times slower. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
