@@ -14,8 +14,11 @@
    differ from the float32 ones by at most 0.3 of a grey level), an 8x8 sample grid of seeds 0-63
    and a model card that states the font's licence.
 
-The run is seeded; nothing in the Trainer depends on the total step count, so the first N steps of a
-longer run equal an N-step run on the same machine, thread count and torch version.
+The run is seeded: a rerun on the same machine, thread count, torch version and code revision gives
+the same model, and nothing in the Trainer depends on the total step count, so ``--resume --steps M``
+extends a run exactly as if it had been asked for M steps. GAN training is not bit-identical across
+those, so another machine gets a model of the same kind, not the same weights. How the bundled model
+was actually trained (steps, threads, revisions) is written in its card.
 """
 
 from __future__ import annotations

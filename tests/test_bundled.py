@@ -1,0 +1,120 @@
+"""The bundled models in weights/: they load offline, are small and have a card; the emoji model (issue 3,
+still training: its tests skip until weights/noto-emoji is committed) must draw emoji-like RGBA images,
+checked against the real emoji the font renders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from gandemo import load_generator
+from gandemo.evaluation import cell_features, frechet_distance
+from gandemo.gan.models import DCGANGenerator
+from gandemo.hub import bundled_models
+
+ROOT = Path(__file__).resolve().parents[1]
+FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+SAMPLES = 1000
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def card_metadata(folder: Path) -> tuple[dict, str]:
+    text = (folder / "README.md").read_text()
+    _, header, body = text.split("---", 2)
+    return yaml.safe_load(header), body
+
+
+EMOJI = ROOT / "weights" / "noto-emoji"
+needs_emoji_model = pytest.mark.skipif(not (EMOJI / "model.safetensors").is_file(),
+                                       reason="weights/noto-emoji is not bundled yet (issue 3: still training)")
+
+
+def test_the_fashion_model_is_bundled() -> None:
+    assert "fashion-mnist" in bundled_models()
+
+
+@pytest.mark.parametrize("name", bundled_models())
+def test_bundled_model_is_small_loads_and_has_a_card(name: str) -> None:
+    folder = ROOT / "weights" / name
+    assert (folder / "model.safetensors").stat().st_size < 5 * 2**20, "bundled checkpoints stay a few MB"
+    gen = load_generator(name, device="cpu")
+    assert gen.source == f"bundled: {name}"
+    images = gen.sample([0, 1, 2, 3])
+    assert torch.isfinite(images).all() and images.min() >= -1 and images.max() <= 1
+    meta, body = card_metadata(folder)
+    assert meta["library_name"] == "gandemo" and "Reproduce" in body
+    assert Image.open(folder / "samples.png").size[0] >= 8 * gen.image_size
+
+
+@needs_emoji_model
+def test_emoji_model_is_rgba_64_and_states_the_font_licence() -> None:
+    gen = load_generator("noto-emoji", device="cpu")
+    assert (gen.image_size, gen.channels) == (64, 4)
+    assert {p.dtype for p in gen.module.parameters()} == {torch.float32}  # stored as float16, loaded as float32
+    meta, body = card_metadata(ROOT / "weights" / "noto-emoji")
+    assert meta["license"] == "ofl-1.1"
+    assert "SIL Open Font License 1.1" in body and "Google Inc." in body and "Arjen Nienhuis" in body
+
+
+def to_unit(images: torch.Tensor) -> np.ndarray:
+    """(N, 4, 64, 64) in [-1, 1] -> (N, 64, 64, 4) in [0, 1]."""
+    return images.add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+@pytest.fixture(scope="module")
+def real_emoji(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    if not FONT.is_file():
+        pytest.skip("fonts-noto-color-emoji is not installed")
+    out = tmp_path_factory.mktemp("emoji")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_emoji.py"), str(out), "--size", "64"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(out.glob("*.png"))
+    assert len(files) > 1000, len(files)
+    return np.stack([np.asarray(Image.open(f).convert("RGBA"), np.float32) / 255 for f in files])
+
+
+@needs_emoji_model
+def test_emoji_samples_look_like_the_real_emoji(real_emoji: np.ndarray) -> None:
+    """Against the real renders: far closer than an untrained generator, transparent where emoji are
+    (corners) and opaque where they are (centre), and in colour."""
+    gen = load_generator("noto-emoji", device="cpu")
+    samples = to_unit(gen.sample(list(range(SAMPLES))))
+    torch.manual_seed(0)
+    untrained = DCGANGenerator(64, 4, gen.latent_dim, 48).eval()
+    with torch.no_grad():
+        noise = to_unit(untrained(torch.randn(SAMPLES, gen.latent_dim, generator=torch.Generator().manual_seed(0))))
+    real = cell_features(real_emoji)
+    fd_model, fd_untrained = frechet_distance(cell_features(samples), real), frechet_distance(cell_features(noise), real)
+    half_a, half_b = real[::2], real[1::2]
+    fd_floor = frechet_distance(half_a, half_b)
+    # The bar: within 2x of real-vs-real sampling noise (half the renders against the other half). At
+    # 15000 steps the run was at 1.8 against a floor of 0.67 (untrained 34), and its samples were
+    # emoji-coloured shapes with only a few recognisable faces and buttons: not yet good enough.
+    assert fd_model < 2 * fd_floor, (fd_model, fd_untrained, fd_floor)
+
+    def corner_alpha(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x[:, :4, :4, 3], x[:, :4, -4:, 3], x[:, -4:, :4, 3], x[:, -4:, -4:, 3]], 1).reshape(len(x), -1).mean(1)
+
+    real_corners, sample_corners = corner_alpha(real_emoji), corner_alpha(samples)
+    assert np.mean(sample_corners < 0.1) > 0.8 * np.mean(real_corners < 0.1)
+    centre = samples[:, 24:40, 24:40, 3].mean(axis=(1, 2))
+    assert np.mean(centre > 0.9) > 0.6, np.mean(centre > 0.9)
+    opaque = samples[..., 3] > 0.5
+    rgb = samples[..., :3][opaque]
+    saturation = rgb.max(axis=1) - rgb.min(axis=1)
+    assert saturation.mean() > 0.25, saturation.mean()  # colour, not grey blobs
+    flat = samples.reshape(SAMPLES, -1)
+    distances = np.linalg.norm(flat[: SAMPLES // 2] - flat[SAMPLES // 2:], axis=1)
+    assert np.median(distances) > 0.5 * np.median(np.linalg.norm(
+        real_emoji[: len(real_emoji) // 2].reshape(len(real_emoji) // 2, -1)
+        - real_emoji[len(real_emoji) // 2: 2 * (len(real_emoji) // 2)].reshape(len(real_emoji) // 2, -1), axis=1))
