@@ -83,6 +83,10 @@ def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_a
         page.get_by_role("button", name="Advanced settings").click()
         for label, value in (("Network width", "16"), ("Batch size", "8"), ("Preview every N steps", "50")):
             box = page.get_by_role("spinbutton", name=f"number input for {label}")
+            # the accordion mounts its sliders when it opens; typing before a slider has shown its
+            # initial value can be overwritten by that first render (seen once on a busy machine)
+            expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(re.compile(r"^\d"))
+            expect(box).to_have_value(re.compile(r"^\d"))
             box.fill(value)
             box.press("Enter")
             expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(value)
