@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+from PIL import Image
 
 from ..device import pick_device
 from ..errors import InvalidInputError
@@ -55,7 +56,8 @@ class _View:
     def __init__(self, job: Job):
         self.job = job
         self.rows: list[dict[str, float]] = []
-        self.preview: str | None = None
+        self.preview: str | None = None  # the newest sample grid as a PNG file, written when shown
+        self._unsaved: Image.Image | None = None
         self._previews: PreviewFiles | None = None
         self.health: list[str] = []
         self.last: TrainEvent | None = None
@@ -66,9 +68,8 @@ class _View:
         self.last = event
         if event.losses:
             self.rows.append({"step": event.step, **event.losses})
-        if event.preview is not None:
-            self._previews = self._previews or PreviewFiles("train-preview")
-            self.preview = self._previews(event.preview)
+        if event.preview is not None:  # saved lazily: re-attaching replays every event of the job
+            self._unsaved = event.preview
         for h in event.health:
             icon = "⚠️" if h.level == "warning" else ("🛑" if h.level == "error" else "ℹ️")
             self.health.append(f"{icon} **step {event.step}:** {h.text}")
@@ -80,6 +81,9 @@ class _View:
 
     def outputs(self) -> tuple[Any, ...]:
         ev, job = self.last, self.job
+        if self._unsaved is not None:
+            self._previews = self._previews or PreviewFiles("train-preview")
+            self.preview, self._unsaved = self._previews(self._unsaved), None
         if ev is None:
             status = "Starting…"
         else:
