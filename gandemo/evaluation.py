@@ -221,6 +221,44 @@ def cell_features(images: np.ndarray, cells: int = 8) -> np.ndarray:
     return x.reshape(n, cells, h // cells, cells, w // cells, c).mean(axis=(2, 4)).reshape(n, -1)
 
 
+def to_unit_hwc(images: torch.Tensor) -> np.ndarray:
+    """Generator output (N, C, H, W) in [-1, 1] -> (N, H, W, C) in [0, 1], as ``cell_features`` takes it."""
+    return images.float().add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+def alpha_layout(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Per RGBA image (N, H, W, 4) in [0, 1]: mean alpha of the four ``border``-sized corner squares, and
+    of the central square of half the side. Emoji-like pictures: transparent corners, opaque centre."""
+    b = border
+    corners = np.concatenate([images[:, :b, :b, 3], images[:, :b, -b:, 3], images[:, -b:, :b, 3],
+                              images[:, -b:, -b:, 3]], axis=1)
+    h, w = images.shape[1:3]
+    centre = images[:, h * 3 // 8: h * 5 // 8, w * 3 // 8: w * 5 // 8, 3]
+    return corners.reshape(len(images), -1).mean(axis=1), centre.mean(axis=(1, 2))
+
+
+def compare_to_real_rgba(gen: Any, real: np.ndarray, n: int = 1000) -> dict[str, Any]:
+    """Seeded samples of an RGBA generator against real images (N, H, W, 4) in [0, 1], without a classifier:
+    ``cell_features`` FD of the model, of an untrained generator of the same shape (seeded) and of one half
+    of the real set against the other (a floor), plus the samples and both ``alpha_layout`` results."""
+    from .gan.models import DCGANGenerator
+
+    samples = to_unit_hwc(generator_samples(gen, n))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        untrained = DCGANGenerator(gen.image_size, gen.channels, gen.latent_dim, int(gen.module.width))
+    noise = to_unit_hwc(generator_samples(untrained, n))
+    ref = cell_features(real)
+    return {
+        "fd": frechet_distance(cell_features(samples), ref),
+        "fd_untrained": frechet_distance(cell_features(noise), ref),
+        "fd_floor": frechet_distance(ref[::2], ref[1::2]),
+        "samples": samples,
+        "alpha_samples": alpha_layout(samples),
+        "alpha_real": alpha_layout(real),
+    }
+
+
 def reference_features(classifier: FashionClassifier, split: str = "test") -> np.ndarray:
     """Classifier features of a Fashion-MNIST split (default: the 10,000 test images)."""
     from .datasets import load_fashion_mnist, to_generator_range

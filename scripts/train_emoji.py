@@ -77,39 +77,26 @@ def evaluate(gen, emoji_dir: Path, n: int = 1000) -> str:  # noqa: ANN001 - a ga
     RGBA) to the real renders, against an untrained generator and a floor (one half of the real set
     against the other), and how often samples are transparent at the corners and opaque at the centre."""
     import numpy as np
-    import torch
     from PIL import Image
 
-    from gandemo.evaluation import cell_features, frechet_distance
-    from gandemo.gan.models import DCGANGenerator
+    from gandemo.evaluation import compare_to_real_rgba
 
     files = sorted(emoji_dir.glob("*.png"))
     if not files:
         return "Not evaluated (the rendered emoji were not available at export)."
     real = np.stack([np.asarray(Image.open(f).convert("RGBA"), np.float32) / 255 for f in files])
+    report = compare_to_real_rgba(gen, real, n)
 
-    def unit(x: torch.Tensor) -> np.ndarray:
-        return x.add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    def shares(layout: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+        corners, centre = layout
+        return float(np.mean(corners < 0.1)), float(np.mean(centre > 0.9))
 
-    samples = unit(gen.sample(list(range(n))))
-    torch.manual_seed(0)
-    untrained = DCGANGenerator(gen.image_size, gen.channels, gen.latent_dim, int(gen.module.width)).eval()
-    with torch.no_grad():
-        noise = unit(untrained(torch.randn(n, gen.latent_dim, generator=torch.Generator().manual_seed(0))))
-    ref = cell_features(real)
-    fd = {name: frechet_distance(cell_features(x), ref) for name, x in (("model", samples), ("untrained", noise))}
-    floor = frechet_distance(ref[::2], ref[1::2])
-
-    def shares(x: np.ndarray) -> tuple[float, float]:
-        corners = np.concatenate([x[:, :4, :4, 3], x[:, :4, -4:, 3], x[:, -4:, :4, 3], x[:, -4:, -4:, 3]], 1)
-        return float(np.mean(corners.reshape(len(x), -1).mean(1) < 0.1)), float(np.mean(x[:, 24:40, 24:40, 3].mean((1, 2)) > 0.9))
-
-    (rc, ro), (sc, so) = shares(real), shares(samples)
+    (rc, ro), (sc, so) = shares(report["alpha_real"]), shares(report["alpha_samples"])
     return (
         f"{n} samples (seeds 0-{n - 1}) against the {len(files)} real renders. Fréchet distance on 8x8-cell "
         f"averages of premultiplied RGBA (`gandemo.evaluation.cell_features`; coarse colour and layout, no "
-        f"fine detail): **{fd['model']:.2f}**; an untrained generator of the same shape {fd['untrained']:.1f}; "
-        f"one half of the real set against the other {floor:.2f}. Transparent corners: {sc:.0%} of samples "
+        f"fine detail): **{report['fd']:.2f}**; an untrained generator of the same shape {report['fd_untrained']:.1f}; "
+        f"one half of the real set against the other {report['fd_floor']:.2f}. Transparent corners: {sc:.0%} of samples "
         f"({rc:.0%} of real emoji); opaque centre: {so:.0%} ({ro:.0%})."
     )
 

@@ -15,8 +15,7 @@ import yaml
 from PIL import Image
 
 from gandemo import load_generator
-from gandemo.evaluation import cell_features, frechet_distance
-from gandemo.gan.models import DCGANGenerator
+from gandemo.evaluation import compare_to_real_rgba
 from gandemo.hub import bundled_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,11 +64,6 @@ def test_emoji_model_is_rgba_64_and_states_the_font_licence() -> None:
     assert "SIL Open Font License 1.1" in body and "Google Inc." in body and "Arjen Nienhuis" in body
 
 
-def to_unit(images: torch.Tensor) -> np.ndarray:
-    """(N, 4, 64, 64) in [-1, 1] -> (N, 64, 64, 4) in [0, 1]."""
-    return images.add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-
-
 @pytest.fixture(scope="module")
 def real_emoji(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     if not FONT.is_file():
@@ -88,26 +82,14 @@ def test_emoji_samples_look_like_the_real_emoji(real_emoji: np.ndarray) -> None:
     """Against the real renders: far closer than an untrained generator, transparent where emoji are
     (corners) and opaque where they are (centre), and in colour."""
     gen = load_generator("noto-emoji", device="cpu")
-    samples = to_unit(gen.sample(list(range(SAMPLES))))
-    torch.manual_seed(0)
-    untrained = DCGANGenerator(64, 4, gen.latent_dim, 48).eval()
-    with torch.no_grad():
-        noise = to_unit(untrained(torch.randn(SAMPLES, gen.latent_dim, generator=torch.Generator().manual_seed(0))))
-    real = cell_features(real_emoji)
-    fd_model, fd_untrained = frechet_distance(cell_features(samples), real), frechet_distance(cell_features(noise), real)
-    half_a, half_b = real[::2], real[1::2]
-    fd_floor = frechet_distance(half_a, half_b)
+    report = compare_to_real_rgba(gen, real_emoji, SAMPLES)
+    samples, fd_model, fd_untrained, fd_floor = report["samples"], report["fd"], report["fd_untrained"], report["fd_floor"]
     # The bar: within 2x of real-vs-real sampling noise (half the renders against the other half). At
     # 15000 steps the run was at 1.8 against a floor of 0.67 (untrained 34), and its samples were
     # emoji-coloured shapes with only a few recognisable faces and buttons: not yet good enough.
     assert fd_model < 2 * fd_floor, (fd_model, fd_untrained, fd_floor)
-
-    def corner_alpha(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([x[:, :4, :4, 3], x[:, :4, -4:, 3], x[:, -4:, :4, 3], x[:, -4:, -4:, 3]], 1).reshape(len(x), -1).mean(1)
-
-    real_corners, sample_corners = corner_alpha(real_emoji), corner_alpha(samples)
+    (real_corners, _), (sample_corners, centre) = report["alpha_real"], report["alpha_samples"]
     assert np.mean(sample_corners < 0.1) > 0.8 * np.mean(real_corners < 0.1)
-    centre = samples[:, 24:40, 24:40, 3].mean(axis=(1, 2))
     assert np.mean(centre > 0.9) > 0.6, np.mean(centre > 0.9)
     opaque = samples[..., 3] > 0.5
     rgb = samples[..., :3][opaque]

@@ -12,6 +12,7 @@ from gandemo.datasets import fashion_mnist_dir, load_fashion_mnist, to_generator
 from gandemo.evaluation import (
     DEFAULT_CLASSIFIER_DIR,
     FashionClassifier,
+    alpha_layout,
     cell_features,
     coverage_report,
     embed,
@@ -59,6 +60,15 @@ def test_cell_features_average_cells_and_ignore_colour_under_transparency() -> N
     assert np.allclose(feats[0, 1, 1], 0)
     with pytest.raises(ValueError, match="divisible"):
         cell_features(rgb[:, :15], cells=4)
+
+
+def test_alpha_layout_measures_corners_and_centre() -> None:
+    images = np.zeros((2, 16, 16, 4), np.float32)
+    images[0, 6:10, 6:10, 3] = 1.0  # an opaque dot in the middle: the centre square is 6..10
+    images[1, :, :, 3] = 0.5
+    images[1, :2, :2, 3] = 1.0  # one opaque corner of four
+    corners, centre = alpha_layout(images, border=2)
+    assert np.allclose(corners, [0.0, (1.0 + 0.5 * 3) / 4]) and np.allclose(centre, [1.0, 0.5])
 
 
 def test_fd_of_identical_sets_is_zero() -> None:
