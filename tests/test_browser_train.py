@@ -41,13 +41,10 @@ PROGRESS_OR_ERROR = """() => {
     return false;
 }"""
 
-
-
-
-
-
-
-
+# Gradio's status-tracker badges that say "Error" (toasts excluded): where a failed run shows its failure
+ERROR_BADGES = """() => [...document.querySelectorAll('.error')]
+    .filter(e => e.innerText.trim() === 'Error' && !e.closest('.toast-body'))
+    .map(e => (e.closest('[id]') || {}).id || '?')"""
 
 
 @pytest.fixture
@@ -55,12 +52,12 @@ def page(browser: Browser, train_app: AppProcess, js_errors: list[str]) -> Itera
     yield from open_page(browser, train_app.url, js_errors, STEP_TIMEOUT_MS)
 
 
-
-
 @pytest.fixture
 def step(page: Page, train_app: AppProcess, js_errors: list[str],  # noqa: F811
          tmp_path_factory: pytest.TempPathFactory) -> Step:
     return step_runner(page, train_app, js_errors, tmp_path_factory, "browser-train-failure")
+
+
 def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_app: AppProcess,  # noqa: F811
                                                  tmp_path: Path, js_errors: list[str]) -> None:
     from playwright.sync_api import expect
@@ -116,6 +113,36 @@ def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_a
         if "Stopped" in status:
             assert 0 < int(status.split("Stopped at step ")[1].split(";")[0]) < 2000, status
         expect(page.locator("a[href$='.zip']").first).to_be_visible()
+
+    assert js_errors == [], js_errors
+    assert train_app.unexpected_errors() == [], train_app.log_tail()
+
+
+def test_unusable_upload_is_explained_once_and_the_panels_stay_clean(page: Page, step: Step, train_app: AppProcess,  # noqa: F811
+                                                                    tmp_path: Path, js_errors: list[str]) -> None:
+    from playwright.sync_api import expect
+
+    (tmp_path / "notes.png").write_text("not a picture, just a renamed text file")
+    (tmp_path / "empty.png").write_bytes(b"")
+
+    with step("open the Train tab and upload two unusable files"):
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-files input[type=file]").set_input_files([str(tmp_path / "notes.png"),
+                                                                       str(tmp_path / "empty.png")])
+        expect(page.locator("#train-files").get_by_role("row")).to_have_count(2)
+
+    with step("press Start and read why nothing trains"):
+        page.evaluate(MARK_OLD_TOASTS)
+        page.locator("#train-start").click()
+        toast = page.locator(".toast-body:not([data-before-start])").filter(has_text="usable images")
+        expect(toast.first).to_contain_text("Only 0 of 2 files are usable images; training needs at least 8",
+                                            timeout=STEP_TIMEOUT_MS)
+        expect(toast.first).to_contain_text("1 not an image")
+        expect(toast.first).to_contain_text("1 empty file")
+
+    with step("one Error badge, on the status line; the preview, plots and downloads are not marked"):
+        page.wait_for_function(f"() => ({ERROR_BADGES})().length > 0", timeout=STEP_TIMEOUT_MS)
+        assert page.evaluate(ERROR_BADGES) == ["train-status"]
 
     assert js_errors == [], js_errors
     assert train_app.unexpected_errors() == [], train_app.log_tail()

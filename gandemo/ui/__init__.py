@@ -37,7 +37,7 @@ def build_app() -> gr.Blocks:
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],
                   api_visibility="private")
         attach, attach_in, attach_out = train_parts["attach"]
-        demo.load(attach, attach_in, attach_out, api_visibility="private")
+        demo.load(attach, attach_in, attach_out, api_visibility="private", show_progress_on=attach_out[:1])
         train_parts["open_button"].click(
             open_in_generate, train_parts["run_dir"], [tabs, generate_parts["model"], generate_parts["info"]],
             api_visibility="private",

@@ -190,12 +190,13 @@ def build_generate_tab() -> dict[str, gr.components.Component]:
     source.submit(load_model, source, [model, info], api_visibility="private")
     model.change(load_model, model, [model, info], api_visibility="private")
     dice.click(lambda: random.randrange(0, 2**31), None, seed, api_visibility="private", queue=False)
-    gen_btn.click(generate, [model, seed, num, truncation], [grid, downloads, info, grid_state], api_name="generate")
+    gen_btn.click(generate, [model, seed, num, truncation], [grid, downloads, info, grid_state], api_name="generate",
+                  show_progress_on=[grid])  # one spinner (or one "Error" badge), not one per output
     grid.select(pick_cell, grid_state, [picked, picked_text], api_visibility="private", queue=False)
     use_a.click(lambda p, cur: cur if p is None else p, [picked, seed_a], seed_a, api_visibility="private", queue=False)
     use_b.click(lambda p, cur: cur if p is None else p, [picked, seed_b], seed_b, api_visibility="private", queue=False)
     interp_btn.click(
         interpolate, [model, seed_a, seed_b, frames, method, mode, fps, truncation], [strip, animation, anim_files],
-        api_name="interpolate",
+        api_name="interpolate", show_progress_on=[strip],
     )
     return {"model": model, "info": info}

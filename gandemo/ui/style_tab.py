@@ -195,5 +195,6 @@ def build_style_tab() -> None:
         gr.Examples(examples, [content, styles], label="Examples (made by the project, CC0)")
     inputs = [content, styles, cw, sw, tvw, steps, size, optimizer, init, preserve, multiscale, blend, scale, pooling]
     run.click(arm_stop, None, None, queue=False, api_visibility="private").then(
-        run_style, inputs, [result, plot, status, download], api_name="stylize")
+        run_style, inputs, [result, plot, status, download], api_name="stylize",
+        show_progress_on=[status])  # the live preview stays visible; a failure gets one badge, by the status
     stop.click(stop_style, None, stop_note, api_name="stop_style", queue=False)

@@ -259,7 +259,9 @@ def build_train_tab() -> dict[str, Any]:
     settings = [files, resolution, steps, batch_size, lr_g, lr_d, beta1, beta2, width, seed, loss, augment, mirror,
                 label_smoothing, spectral_norm, d_skip, ema, r1, preview_every, fit, alpha, resume, job_info]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
-    start.click(train, settings, outputs, api_name="train", concurrency_limit=4)
+    # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
+    # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
+    start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
     refresh.click(refresh_runs, None, resume, api_visibility="private", queue=False)
     push_btn.click(push, [run_dir, repo_id, token, private], push_result, api_name="push_to_hub")
