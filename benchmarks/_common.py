@@ -8,7 +8,6 @@
   ``DCGANDiscriminator(spectral_norm=False).net`` + ``nn.Sigmoid()``), so its width and depth
   match ours at every size.
 * ``PLAIN``: TrainConfig overrides that turn every fix of our Trainer off (a plain DCGAN).
-* Trainer variants that try out proposed changes to ``gandemo/gan/train.py`` without editing it.
 * Machine facts, thread settings and a markdown table printer.
 """
 
