@@ -1,6 +1,6 @@
 """Train the bundled Noto Emoji generator (weights/noto-emoji) with gandemo's own training pipeline.
 
-    python scripts/train_emoji.py                      # render, train, export (about 100 min on 1 CPU core)
+    python scripts/train_emoji.py --threads 2          # render, train, export (about 3 h on 2 CPU cores)
     python scripts/train_emoji.py --resume             # continue an interrupted run in --work
     python scripts/train_emoji.py --export-only        # re-export the run in --work
 
@@ -101,7 +101,7 @@ def evaluate(gen, emoji_dir: Path, n: int = 1000) -> str:  # noqa: ANN001 - a ga
     )
 
 
-def export(run_dir: Path, out: Path, wall_s: float | None, emoji_dir: Path | None = None) -> None:
+def export(run_dir: Path, out: Path, wall_s: float | None, emoji_dir: Path | None = None, provenance: str = "") -> None:
     import torch
 
     from gandemo import load_generator
@@ -117,7 +117,7 @@ def export(run_dir: Path, out: Path, wall_s: float | None, emoji_dir: Path | Non
                                        "spectral_norm", "d_skip_threshold", "ema_decay", "r1_gamma", "seed", "amp")}
     last = state["history"][-200:]
     mean = {k: sum(h[k] for h in last) / len(last) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
-    timing = f"Wall time: {wall_s / 60:.0f} min on CPU. " if wall_s else ""
+    timing = f"Wall time of this script's training call: {wall_s / 60:.0f} min on CPU. " if wall_s else ""
     card = model_card(
         title="Noto Emoji DCGAN (gandemo bundled model)",
         summary=(
@@ -134,6 +134,7 @@ def export(run_dir: Path, out: Path, wall_s: float | None, emoji_dir: Path | Non
                 f"`scripts/render_emoji.py` (intake: {state['data']})\n\n"
                 "Reproduce with `python scripts/train_emoji.py` (renders the emoji, trains, exports; seeded).\n\n"
                 "```json\n" + json.dumps(settings, indent=2) + "\n```\n\n"
+                + (f"{provenance}\n\n" if provenance else "") +
                 f"{timing}Averages over the last {len(last)} steps: D loss {mean['loss_d']:.2f}, G loss "
                 f"{mean['loss_g']:.2f}, D(x) {mean['d_real']:.2f}, D(G(z)) {mean['d_fake']:.2f}. "
                 f"Discriminator updates skipped: {state['skipped_d']}; NaN recoveries: {state['recoveries']}. "
@@ -156,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "noto-emoji-build", help="rendered emoji and the run")
     p.add_argument("--out", type=Path, default=ROOT / "weights" / "noto-emoji")
-    p.add_argument("--steps", type=int, default=9000)
+    p.add_argument("--steps", type=int, default=30000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: the other core stays free)")
     p.add_argument("--resume", action="store_true", help="continue the run in --work")
     p.add_argument("--export-only", action="store_true")
+    p.add_argument("--provenance", default="", help="how this copy was actually trained, for the card")
     args = p.parse_args(argv)
     os.environ.setdefault("GANDEMO_THREADS", str(args.threads))
     import torch
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         if code != 0:
             return code
         wall = time.time() - t0
-    export(run_dir, args.out, wall, emoji_dir)
+    export(run_dir, args.out, wall, emoji_dir, args.provenance)
     return 0
 
 
