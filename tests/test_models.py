@@ -132,6 +132,30 @@ def test_save_generator_writes_folder_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.parent.iterdir()) == ["run"]
 
 
+def test_save_generator_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    # e.g. a run folder kept on another disk and linked in: saving twice used to fail on the second
+    # save ("Cannot call rmtree on a symbolic link") after the first had moved the link aside
+    target, link = tmp_path / "disk" / "run", tmp_path / "work" / "run"
+    link.parent.mkdir()
+    save_generator(tiny_native(seed=1), target)
+    link.symlink_to(target, target_is_directory=True)
+    for seed in (2, 3):
+        assert save_generator(tiny_native(seed=seed), link) == link
+        assert link.is_symlink() and link.resolve() == target.resolve()
+        z = latents(2, 8)
+        with torch.no_grad():
+            assert torch.equal(load_generator(str(link))(z), tiny_native(seed=seed)(z))
+    assert sorted(p.name for p in link.parent.iterdir()) == ["run"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["run"]  # no temp or backup folders left
+
+    # a stray link left where the backup goes (by the old code) is removed, not followed
+    (target.parent / ".run.old").symlink_to(target, target_is_directory=True)
+    save_generator(tiny_native(seed=4), link)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["run"]
+    with torch.no_grad():
+        assert torch.equal(load_generator(str(link))(z), tiny_native(seed=4)(z))
+
+
 def test_model_card_yaml_metadata(tmp_path: Path) -> None:
     config = {"image_size": 64, "channels": 1, "latent_dim": 100, "width": 64}
     card = model_card(title="Fashion DCGAN", summary="Generates clothes.", config=config,

@@ -68,8 +68,11 @@ def save_generator(
     sample_grid: Image.Image | None = None,
     extra_files: dict[str, Path] | None = None,
 ) -> Path:
-    """Write ``generator`` as config.json + model.safetensors (+ README.md, samples.png)."""
-    folder = Path(folder)
+    """Write ``generator`` as config.json + model.safetensors (+ README.md, samples.png).
+
+    ``folder`` may be a symbolic link to a folder: the folder it points at is replaced, the link stays."""
+    given = Path(folder)
+    folder = given.resolve() if given.is_symlink() else given
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     tmp.chmod(0o755)
@@ -90,7 +93,9 @@ def save_generator(
         backup = None
         if folder.exists():
             backup = folder.with_name(f".{folder.name}.old")
-            if backup.exists():
+            if backup.is_symlink() or backup.is_file():  # a stray link or file: remove it, not what it points at
+                backup.unlink()
+            elif backup.exists():
                 shutil.rmtree(backup)
             os.replace(folder, backup)
         os.replace(tmp, folder)
@@ -99,4 +104,4 @@ def save_generator(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return folder
+    return given
