@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run folder (default: runs/<name>-<time>)")
     t.add_argument("--resume", default=None, help="continue a run folder written by an earlier 'train'")
     t.add_argument("--size", type=int, choices=(32, 64, 128), default=64, help="resolution (default 64)")
-    t.add_argument("--steps", type=int, default=2000)
+    length = t.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=2000, help="training length in steps (default 2000)")
+    length.add_argument("--epochs", type=float, default=None,
+                        help="training length in passes over the usable images, instead of --steps")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--width", type=int, default=64, help="network width of G and D")
     t.add_argument("--lr-g", type=float, default=2e-4)
@@ -148,8 +151,11 @@ def run_train(args: argparse.Namespace) -> int:
     intake = IntakeOptions(size=args.size, fit=args.fit, alpha=args.alpha, channels=channels)
     sources = args.data[0] if len(args.data) == 1 else args.data
     trainer, summary = prepare_trainer(sources if isinstance(sources, list) else [sources], config, out_dir=args.out,
-                                       intake=intake, resume=args.resume, device=args.device)
+                                       intake=intake, resume=args.resume, device=args.device, epochs=args.epochs)
     print(summary)
+    if args.epochs is not None:
+        print(f"{args.epochs:g} epochs of {trainer.data.shape[0]} images at batch {trainer.config.batch_size}: "
+              f"{trainer.config.steps} steps in total")
     print(f"training on {trainer.device}; writing {trainer.out_dir}")
     bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
     last = trainer.step

@@ -3,6 +3,7 @@ intake -> settings -> Trainer (new or resumed), plus packaging a finished run.""
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -38,6 +39,14 @@ def list_runs() -> list[Path]:
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def steps_for_epochs(epochs: float, images: int, batch_size: int) -> int:
+    """Steps for ``epochs`` passes over ``images`` images: one batch per step, and the Trainer walks the
+    whole set in a fresh order every epoch (a last partial batch carries over into the next epoch)."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
+        raise InvalidInputError(f"Epochs must be a positive number (got {epochs!r}).")
+    return max(1, math.ceil(epochs * images / batch_size))
+
+
 def prepare_trainer(
     sources: list,
     config: TrainConfig,
@@ -45,22 +54,32 @@ def prepare_trainer(
     intake: IntakeOptions | None = None,
     resume: str | Path | None = None,
     device: str | torch.device | None = None,
+    epochs: float | None = None,
 ) -> tuple[Trainer, str]:
     """Load and check the images, then build a Trainer (continuing ``resume`` when given).
 
+    ``epochs``, when given, sets the length instead of ``config.steps``: that many passes over the
+    usable images (for a resumed run, in total, like ``steps``).
     Returns the trainer and the intake summary sentence ("used 187 of 200 files; skipped: ...").
     """
+    if epochs is not None:
+        steps_for_epochs(epochs, 1, 1)  # a bad value fails before the images are read
+    saved_steps = 0
     if resume is not None:
         resume = Path(resume)
         if not (resume / TRAINING_DIR / "state.json").is_file():
             raise InvalidInputError(f"{resume} is not a resumable training run (it has no {TRAINING_DIR}/state.json).")
         saved = Trainer.resume_config(resume)
+        saved_steps = saved.steps
         config = TrainConfig(**{**saved.__dict__, "steps": max(config.steps, saved.steps)})
     options = replace(intake or IntakeOptions(), size=config.image_size)
     if resume is not None:  # the saved networks fix the channel count
         options = replace(options, channels=config.channels, alpha="keep" if config.channels == 4 else options.alpha)
     dataset = load_images(sources, options)
     config.channels = dataset.channels
+    if epochs is not None:
+        config.steps = max(saved_steps, steps_for_epochs(epochs, dataset.images.shape[0], config.batch_size))
+        config.validate()
     summary = dataset.summary()
     if resume is not None:
         trainer = Trainer.resume(resume, dataset.images, out_dir=out_dir or resume, steps=config.steps, device=device)

@@ -143,6 +143,19 @@ def test_train_stream_stop_and_sample_the_result(train_app: AppProcess, client: 
     assert train_app.unexpected_errors() == [], train_app.log_tail()
 
 
+def test_train_for_epochs_through_the_api(client: Client, images: list[Path], train_app: AppProcess) -> None:
+    # one pass over the 12 images at batch 8: 2 steps; "unit" is optional over the API (default "steps")
+    outputs = client.predict(**train_args(images, steps=1, unit="epochs"), api_name="/train")
+    out = named(outputs)
+    assert out["status"].startswith("✅ Finished 2 steps."), out["status"]
+    assert (Path(out["run_dir"]) / "training" / "state.json").is_file()
+    assert json.loads((Path(out["run_dir"]) / "training" / "state.json").read_text())["step"] == 2
+    with pytest.raises(AppError, match="less than minimum value 1"):  # the length box's own bound
+        client.predict(**train_args(images, steps=0, unit="epochs"), api_name="/train")
+    train_app.assert_alive()
+    assert train_app.unexpected_errors() == [], train_app.log_tail()
+
+
 @pytest.mark.parametrize(("files", "expected"), [(0, "Upload some images"), (3, "Only 3 of 3 files")])
 def test_train_explains_bad_uploads(files: int, expected: str, client: Client, images: list[Path],
                                     train_app: AppProcess) -> None:

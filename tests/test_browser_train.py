@@ -74,6 +74,12 @@ def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_a
         expect(rows).to_have_count(12)  # one row per uploaded file, once the upload is done
         expect(rows.last).to_have_accessible_name(re.compile(r"^shape-11\.png"))
 
+    with step("the length box is relabelled when it counts epochs"):
+        page.get_by_role("radio", name="epochs", exact=True).check()
+        expect(page.get_by_role("spinbutton", name="Epochs", exact=True)).to_be_visible()
+        page.get_by_role("radio", name="steps", exact=True).check()
+        expect(page.get_by_role("spinbutton", name="Steps", exact=True)).to_be_visible()
+
     with step("choose 32 px, 2000 steps, a narrow network and previews every 50 steps"):
         page.get_by_role("radio", name="32", exact=True).check()
         page.get_by_role("spinbutton", name="Steps", exact=True).fill("2000")

@@ -62,6 +62,23 @@ def test_train_a_folder_then_resume(tmp_path: Path, cli_env: dict[str, str]) -> 
     load_generator(str(out), device="cpu")
 
 
+def test_train_for_epochs(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = tmp_path / "shapes"
+    write_pngs(data, 12)
+    out = tmp_path / "run"
+    proc = gandemo_cli(["train", str(data), "--epochs", "2", "--out", str(out), *TINY], cli_env)
+    assert proc.returncode == 0, shown(proc)
+    assert "2 epochs of 12 images at batch 8: 3 steps in total" in proc.stdout, shown(proc)
+    assert "Finished 3 steps." in proc.stdout + proc.stderr, shown(proc)
+    assert json.loads((out / "training" / "state.json").read_text())["step"] == 3
+
+    proc = gandemo_cli(["train", str(data), "--epochs", "2", "--steps", "5", *TINY], cli_env)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr, shown(proc)
+    proc = gandemo_cli(["train", str(data), "--epochs", "0", "--out", str(tmp_path / "zero"), *TINY], cli_env)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: Epochs must be a positive number (got 0.0).", shown(proc)
+    assert not (tmp_path / "zero").exists()
+
+
 @pytest.mark.parametrize("problem", ["too-few-images", "not-a-run"])
 def test_bad_input_is_one_line_and_a_non_zero_exit(problem: str, tmp_path: Path, cli_env: dict[str, str]) -> None:
     data = tmp_path / "few"

@@ -24,6 +24,7 @@ from gandemo.gan import checkpoint as checkpoint_module
 from gandemo.gan.augment import diff_augment, parse_policy
 from gandemo.gan.health import HealthMonitor, sample_diversity
 from gandemo.gan.train import TRAINING_DIR, TrainConfig, Trainer, TrainEvent
+from gandemo.training import prepare_trainer, steps_for_epochs
 
 SIZE = 32
 
@@ -371,6 +372,29 @@ def test_resume_refuses_a_folder_without_training_state(rgb: torch.Tensor, tmp_p
         Trainer.resume(exported, rgb)
     with pytest.raises(UnsupportedCheckpointError, match="not a resumable"):
         Trainer.resume_config(exported)
+
+
+def test_epochs_set_the_length_from_the_usable_images(tmp_path: Path) -> None:
+    data = tmp_path / "shapes"
+    write_pngs(data, 12)
+    (data / "notes.txt").write_text("not an image")  # skipped: epochs count the 12 usable images
+    # 2.5 passes over 12 images at batch 8 = 30 images = 3.75 batches -> 4 steps
+    trainer, summary = prepare_trainer([data], tiny_config(steps=999), out_dir=tmp_path / "run", device="cpu", epochs=2.5)
+    assert summary.startswith("Used 12 of 13 files")
+    assert trainer.config.steps == 4
+    assert [e.step for e in run(trainer) if e.kind == "done"] == [4]
+
+    # resuming with epochs counts them in total, like --steps: 6 epochs = 72 images = 9 steps
+    trainer, _ = prepare_trainer([data], tiny_config(steps=1), resume=tmp_path / "run", device="cpu", epochs=6)
+    assert (trainer.step, trainer.config.steps) == (4, 9)
+    # fewer epochs than already trained never shortens the saved plan
+    trainer, _ = prepare_trainer([data], tiny_config(steps=1), resume=tmp_path / "run", device="cpu", epochs=1)
+    assert trainer.config.steps == 4
+
+    assert steps_for_epochs(1, 12, 4) == 3 and steps_for_epochs(0.01, 12, 4) == 1
+    for bad in (0, -1, float("nan"), float("inf"), True):
+        with pytest.raises(InvalidInputError, match="Epochs must be a positive number"):
+            prepare_trainer([tmp_path / "missing"], tiny_config(), device="cpu", epochs=bad)  # before any file is read
 
 
 # ------------------------------------------------------------------------------------- NaN recovery

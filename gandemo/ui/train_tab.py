@@ -124,17 +124,24 @@ def _describe(event: TrainEvent) -> str:
 @gpu(duration=600)
 @human_errors
 def train(
-    files: list[str] | None, resolution: str, steps: float, batch_size: float, lr_g: float, lr_d: float,
+    files: list[str] | None, resolution: str, steps: float, unit: str, batch_size: float, lr_g: float, lr_d: float,
     beta1: float, beta2: float, width: float, seed: float, loss: str, augment: list[str], mirror: bool,
     label_smoothing: float, spectral_norm: bool, d_skip_threshold: float, ema_decay: float, r1_gamma: float,
     preview_every: float, fit: str, alpha: str, resume: str | None, job_info: dict[str, Any] | None,
 ) -> Any:
-    """Start a training job and stream its progress (losses, D outputs, samples, health)."""
+    """Start a training job and stream its progress (losses, D outputs, samples, health).
+
+    ``steps`` is the training length, counted in ``unit``: "steps" or "epochs" (passes over the images)."""
     paths = [f if isinstance(f, str) else f.name for f in (files or [])]
     if not paths:
         raise InvalidInputError("Upload some images (or one .zip of images) first: at least 8 usable ones.")
+    if unit not in ("steps", "epochs"):
+        raise InvalidInputError(f"Count the training length in steps or epochs (got {unit!r}).")
+    epochs = float(steps) if unit == "epochs" else None
+    if epochs is not None and not epochs > 0:
+        raise InvalidInputError(f"Epochs must be a positive number (got {steps:g}).")
     config = TrainConfig(
-        image_size=int(resolution), steps=int(steps), batch_size=int(batch_size), lr_g=float(lr_g), lr_d=float(lr_d),
+        image_size=int(resolution), steps=1 if epochs else int(steps), batch_size=int(batch_size), lr_g=float(lr_g), lr_d=float(lr_d),
         beta1=float(beta1), beta2=float(beta2), width_g=int(width), width_d=int(width), seed=int(seed), loss=loss,
         diffaugment=",".join(augment or []), mirror=bool(mirror),
         label_smoothing=float(label_smoothing), spectral_norm=bool(spectral_norm),
@@ -146,7 +153,12 @@ def train(
         raise gr.Error(f"The trainer is busy with another run ({busy.progress}). Only one training job runs at a "
                        "time on this machine; please try again when it ends.", title="Trainer busy")
     intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha)
-    trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume or None)
+    trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume or None, epochs=epochs)
+    if epochs is not None:
+        if not resume:
+            trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
+        summary += (f" {epochs:g} epochs of {trainer.data.shape[0]} images at batch {trainer.config.batch_size}: "
+                    f"{trainer.config.steps} steps.")
     gr.Info(summary)
     job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe)
     job.run_dir = str(trainer.out_dir)  # type: ignore[attr-defined]
@@ -201,6 +213,8 @@ def build_train_tab() -> dict[str, Any]:
             with gr.Row():
                 resolution = gr.Radio(["32", "64", "128"], value="64", label="Resolution (px)")
                 steps = gr.Number(value=1000, precision=0, minimum=1, maximum=1_000_000, label="Steps")
+                unit = gr.Radio(["steps", "epochs"], value="steps", label="Count length in",
+                                info="An epoch is one pass over your images.")
                 batch_size = gr.Slider(4, 256, value=32, step=4, label="Batch size")
             with gr.Accordion("Advanced settings", open=False):
                 with gr.Row():
@@ -256,11 +270,13 @@ def build_train_tab() -> dict[str, Any]:
                 push_result = gr.Markdown()
     job_info = gr.BrowserState(None, storage_key="gandemo-train-job")
 
-    settings = [files, resolution, steps, batch_size, lr_g, lr_d, beta1, beta2, width, seed, loss, augment, mirror,
+    settings = [files, resolution, steps, unit, batch_size, lr_g, lr_d, beta1, beta2, width, seed, loss, augment, mirror,
                 label_smoothing, spectral_norm, d_skip, ema, r1, preview_every, fit, alpha, resume, job_info]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
     # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
+    unit.change(lambda u: gr.update(label="Epochs" if u == "epochs" else "Steps"), unit, steps,
+                api_visibility="private", queue=False)
     start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
     refresh.click(refresh_runs, None, resume, api_visibility="private", queue=False)
