@@ -143,8 +143,11 @@ def export(run_dir: Path, out: Path, wall_s: float | None, emoji_dir: Path | Non
             "Evaluation": evaluate(gen, emoji_dir) if emoji_dir else "Not evaluated.",
             "Data and licence": FONT_LICENCE.format(version=font_version()),
             "Limitations": (
-                "1381 training images is a small set for a GAN: some samples are smeared or mix two emoji, "
-                "and fine detail (text, thin lines, small faces) is lost at this size and width."
+                "1381 training images, nearly all different from each other, is a small and very varied set "
+                "for a small GAN. In the grid above about a quarter of the samples are clearly emoji (yellow "
+                "faces with eyes and mouths, keycap-style buttons, round symbols, hearts); most others are "
+                "emoji-coloured shapes with smeared outlines, and fine detail (text, thin lines, small faces) is "
+                "lost at this size and width. A longer run or a wider network on a GPU would do better."
             ),
         },
     )
