@@ -121,9 +121,10 @@ def export(run_dir: Path, out: Path, wall_s: float | None, emoji_dir: Path | Non
     card = model_card(
         title="Noto Emoji DCGAN (gandemo bundled model)",
         summary=(
-            "A small DCGAN that draws 64x64 emoji with transparency (RGBA): yellow faces, hearts, hands, animals, "
-            "food, objects and symbols in the style of Google's Noto Color Emoji. Trained from scratch with "
-            "gandemo's own training pipeline (the Train tab / `python -m gandemo train`). Grid: seeds 0-63."
+            "A small DCGAN trained to draw 64x64 emoji with transparency (RGBA) in the style of Google's Noto "
+            "Color Emoji (faces, hands, animals, food, objects, symbols); see Limitations for how close it gets. "
+            "Trained from scratch with gandemo's own training pipeline (the Train tab / `python -m gandemo "
+            "train`). Grid: seeds 0-63."
         ),
         config={"image_size": gen.image_size, "channels": gen.channels, "latent_dim": gen.latent_dim,
                 "width": config["width_g"]},
