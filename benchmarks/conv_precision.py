@@ -46,8 +46,7 @@ def conv_layers(net: nn.Sequential, x: torch.Tensor) -> list[tuple[str, nn.Modul
     out = []
     with torch.no_grad():
         for i, layer in enumerate(net):
-            conv = getattr(layer, "parametrizations", None) is not None or isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
-            if conv:
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):  # spectral norm's ParametrizedConv2d too
                 out.append((f"{type(layer).__name__}[{i}]", layer, x.clone()))
             x = layer(x)
     return out

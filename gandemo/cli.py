@@ -153,9 +153,6 @@ def run_train(args: argparse.Namespace) -> int:
     trainer, summary = prepare_trainer(sources if isinstance(sources, list) else [sources], config, out_dir=args.out,
                                        intake=intake, resume=args.resume, device=args.device, epochs=args.epochs)
     print(summary)
-    if args.epochs is not None:
-        print(f"{args.epochs:g} epochs of {trainer.data.shape[0]} images at batch {trainer.config.batch_size}: "
-              f"{trainer.config.steps} steps in total")
     print(f"training on {trainer.device}; writing {trainer.out_dir}")
     bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
     last = trainer.step

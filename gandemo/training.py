@@ -60,7 +60,8 @@ def prepare_trainer(
 
     ``epochs``, when given, sets the length instead of ``config.steps``: that many passes over the
     usable images (for a resumed run, in total, like ``steps``).
-    Returns the trainer and the intake summary sentence ("used 187 of 200 files; skipped: ...").
+    Returns the trainer and the intake summary ("used 187 of 200 files; skipped: ..."), followed, with
+    ``epochs``, by what they come to ("50 epochs of 187 images at batch 32: 293 steps in total.").
     """
     if epochs is not None:
         steps_for_epochs(epochs, 1, 1)  # a bad value fails before the images are read
@@ -85,6 +86,9 @@ def prepare_trainer(
         trainer = Trainer.resume(resume, dataset.images, out_dir=out_dir or resume, steps=config.steps, device=device)
     else:
         trainer = Trainer(dataset.images, config, out_dir or new_run_dir(), device=device, data_summary=summary)
+    if epochs is not None:
+        summary += (f" {epochs:g} epochs of {dataset.images.shape[0]} images at batch {config.batch_size}: "
+                    f"{config.steps} steps in total.")
     return trainer, summary
 
 

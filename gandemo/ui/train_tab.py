@@ -137,16 +137,14 @@ def train(
         raise InvalidInputError("Upload some images (or one .zip of images) first: at least 8 usable ones.")
     if unit not in ("steps", "epochs"):
         raise InvalidInputError(f"Count the training length in steps or epochs (got {unit!r}).")
-    epochs = float(steps) if unit == "epochs" else None
-    if epochs is not None and not epochs > 0:
-        raise InvalidInputError(f"Epochs must be a positive number (got {steps:g}).")
+    epochs = float(steps) if unit == "epochs" else None  # prepare_trainer checks and converts it
     config = TrainConfig(
         image_size=int(resolution), steps=1 if epochs else int(steps), batch_size=int(batch_size), lr_g=float(lr_g), lr_d=float(lr_d),
         beta1=float(beta1), beta2=float(beta2), width_g=int(width), width_d=int(width), seed=int(seed), loss=loss,
         diffaugment=",".join(augment or []), mirror=bool(mirror),
         label_smoothing=float(label_smoothing), spectral_norm=bool(spectral_norm),
         d_skip_threshold=float(d_skip_threshold), ema_decay=float(ema_decay), r1_gamma=float(r1_gamma),
-        preview_every=int(preview_every), checkpoint_every=max(100, int(steps) // 4),
+        preview_every=int(preview_every),
     ).validate()
     busy = JOBS.running(str(pick_device()))
     if busy is not None and not busy.finished:
@@ -154,11 +152,8 @@ def train(
                        "time on this machine; please try again when it ends.", title="Trainer busy")
     intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha)
     trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume or None, epochs=epochs)
-    if epochs is not None:
-        if not resume:
-            trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
-        summary += (f" {epochs:g} epochs of {trainer.data.shape[0]} images at batch {trainer.config.batch_size}: "
-                    f"{trainer.config.steps} steps.")
+    if not resume:  # a resumed run keeps its saved settings; a new one checkpoints 4 times (every 100+ steps)
+        trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
     gr.Info(summary)
     job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe)
     job.run_dir = str(trainer.out_dir)  # type: ignore[attr-defined]
@@ -273,10 +268,10 @@ def build_train_tab() -> dict[str, Any]:
     settings = [files, resolution, steps, unit, batch_size, lr_g, lr_d, beta1, beta2, width, seed, loss, augment, mirror,
                 label_smoothing, spectral_norm, d_skip, ema, r1, preview_every, fit, alpha, resume, job_info]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
-    # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
-    # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     unit.change(lambda u: gr.update(label="Epochs" if u == "epochs" else "Steps"), unit, steps,
                 api_visibility="private", queue=False)
+    # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
+    # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
     refresh.click(refresh_runs, None, resume, api_visibility="private", queue=False)
