@@ -33,7 +33,8 @@ class Job:
     status: str = "running"  # running | done | stopped | error
     error: str = ""
     progress: str = "starting"
-    events: list[Any] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)  # the first event, then the most recent ones
+    dropped: int = 0  # how many events were trimmed from the log (those after the first)
     cancel: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     max_events: int = 20000
@@ -42,11 +43,18 @@ class Job:
     def finished(self) -> bool:
         return self.status != "running"
 
+    @property
+    def recorded(self) -> int:
+        """How many events were recorded in all, trimmed ones included (the next event's position)."""
+        return len(self.events) + self.dropped
+
     def record(self, event: Any) -> None:
         with self.changed:
             self.events.append(event)
-            if len(self.events) > self.max_events:  # keep the first and the most recent ones
-                del self.events[1: len(self.events) - self.max_events + 1]
+            excess = len(self.events) - self.max_events
+            if excess > 0:  # keep the first (e.g. "start", which re-attaching pages use) and the most recent ones
+                del self.events[1: 1 + excess]
+                self.dropped += excess
             self.changed.notify_all()
 
     def finish(self, status: str, error: str = "") -> None:
@@ -55,18 +63,26 @@ class Job:
             self.changed.notify_all()
 
     def follow(self, start: int = 0, timeout: float = 0.5) -> Iterator[list[Any]]:
-        """Yield batches of new events until the job ends (an empty batch every ``timeout`` s
-        while nothing happens, so a caller can update its clock or notice a disconnect)."""
+        """Yield batches of new events, from absolute position ``start``, until the job ends (an empty
+        batch every ``timeout`` s while nothing happens, so a caller can update its clock or notice a
+        disconnect). Positions count every event recorded, so they stay valid when the log is trimmed;
+        a follower that fell behind the trimmed part skips to the events still kept."""
         seen = start
         while True:
             with self.changed:
-                if len(self.events) <= seen and not self.finished:
+                if self.recorded <= seen and not self.finished:
                     self.changed.wait(timeout)
-                batch, seen = self.events[seen:], len(self.events)
-                done = self.finished and seen >= len(self.events)
+                batch = self.events[self._index(seen):]
+                seen, done = self.recorded, self.finished
             yield batch
             if done:
                 return
+
+    def _index(self, position: int) -> int:
+        """Index in ``events`` of the event at absolute ``position``, or of the next one still kept."""
+        if position <= 0:
+            return 0
+        return max(1, position - self.dropped)
 
     def stop(self, token: str | None) -> bool:
         if token != self.token:

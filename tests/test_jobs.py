@@ -183,3 +183,74 @@ def test_the_event_log_keeps_the_first_and_the_latest_events() -> None:
     for i in range(12):
         job.record(i)
     assert job.events == [0, 8, 9, 10, 11]
+
+
+def test_a_follower_behind_the_trimmed_log_skips_to_what_is_kept_and_keeps_following() -> None:
+    """Once the log is trimmed, followers count by absolute position: one that fell behind the dropped
+    events gets what is still kept (not an empty batch), then every later event."""
+    job = Job(kind="training", device="cpu", max_events=10)
+    for i in range(5):
+        job.record(i)
+    follower = job.follow(timeout=0.01)
+    assert next(follower) == [0, 1, 2, 3, 4]
+    for i in range(5, 50):  # events 5..40 are dropped before the follower looks again
+        job.record(i)
+    assert job.events == [0, *range(41, 50)]
+    assert next(follower) == list(range(41, 50))
+    for i in range(50, 53):
+        job.record(i)
+        assert next(follower) == [i], "a new event must reach a follower after trimming"
+    assert next(follower) == []  # nothing new: an empty batch after the timeout
+    job.finish("done")
+    assert list(follower) == [[]] and job.finished
+    # attaching from the start gets the first event and the kept ones; from any position, what is left
+    assert [e for b in job.follow() for e in b] == [0, *range(44, 53)]
+    assert [e for b in job.follow(start=3) for e in b] == list(range(44, 53))
+    assert [e for b in job.follow(start=50) for e in b] == [50, 51, 52]
+    assert [e for b in job.follow(start=53) for e in b] == []
+
+
+def test_followers_of_a_long_job_get_its_last_event_and_end() -> None:
+    """A producer records far more events than the log keeps: a follower attached from the start, one
+    attached mid-run and one attached after the end all see the first event, the last one, and stop."""
+    job = Job(kind="training", device="cpu", max_events=10)
+    halfway = threading.Event()
+    received: dict[str, list[Any]] = {}
+
+    def produce() -> None:
+        job.record("start")
+        for i in range(1, 101):
+            job.record(i)
+            if i == 50:
+                halfway.set()
+            if i % 10 == 0:
+                time.sleep(0.005)
+        job.finish("done")
+
+    def follow(name: str, wait_for: threading.Event | None = None) -> None:
+        if wait_for is not None:
+            wait_for.wait(TIMEOUT)
+        events: list[Any] = []
+        deadline = time.monotonic() + TIMEOUT
+        for batch in job.follow(timeout=0.01):
+            events += batch
+            if time.monotonic() > deadline:
+                break
+        received[name] = events
+
+    followers = [threading.Thread(target=follow, args=("from the start",)),
+                 threading.Thread(target=follow, args=("mid-run", halfway))]
+    for t in followers:
+        t.start()
+    producer = threading.Thread(target=produce)
+    producer.start()
+    for t in [producer, *followers]:
+        t.join(TIMEOUT)
+        assert not t.is_alive(), "a follower did not end"
+    follow("after the end")
+    for name, events in received.items():
+        assert events[0] == "start", name
+        steps = events[1:]
+        assert steps and steps[-1] == 100, f"{name} missed the last event: {steps[-12:]}"
+        assert steps == sorted(set(steps)), f"{name} got events twice or out of order"
+    assert received["after the end"] == ["start", *range(92, 101)]
