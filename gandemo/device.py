@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import NamedTuple
 
 import torch
 
@@ -45,10 +46,49 @@ def configure_cpu_threads() -> int:
 def native_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 convolutions natively (CUDA Ampere+, CPUs with AVX512-BF16/AMX)."""
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+        return torch.cuda.is_available() and cuda_native_bfloat16(torch.cuda.get_device_capability(device))
     if device.type == "cpu":
         return _cpu_has_native_bfloat16()
     return False
+
+
+def cuda_native_bfloat16(capability: tuple[int, int]) -> bool:
+    """Whether a GPU of this compute capability computes bfloat16 natively: Ampere (8.0) and newer.
+
+    Older GPUs (T4 7.5, V100 7.0) only emulate it, slower than float16, although
+    ``torch.cuda.is_bf16_supported()`` (``including_emulation=True`` by default) says yes there."""
+    return tuple(capability) >= (8, 0)
+
+
+class Precision(NamedTuple):
+    """A mixed-precision policy: the autocast dtype (None: float32 throughout) and whether gradients
+    need a loss scaler (float16's range is too small for them without one)."""
+
+    dtype: torch.dtype | None
+    scaler: bool
+
+
+def mixed_precision(device_type: str, capability: tuple[int, int] | None = None, *,
+                    cpu_native_bfloat16: bool = False) -> Precision:
+    """Training's precision policy, a pure function of the hardware so it can be tested anywhere.
+
+    CUDA: bfloat16 where the GPU computes it natively (``capability`` >= 8.0), else float16 with a loss
+    scaler. CPU: bfloat16 where it is native (AVX512-BF16/AMX), about 1.7x faster there, else float32.
+    Anything else (MPS): float32."""
+    if device_type == "cuda":
+        if capability is not None and cuda_native_bfloat16(capability):
+            return Precision(torch.bfloat16, False)
+        return Precision(torch.float16, True)
+    if device_type == "cpu" and cpu_native_bfloat16:
+        return Precision(torch.bfloat16, False)
+    return Precision(None, False)
+
+
+def mixed_precision_for(device: torch.device) -> Precision:
+    """``mixed_precision`` for this machine's ``device``."""
+    on_cuda = device.type == "cuda" and torch.cuda.is_available()
+    return mixed_precision(device.type, torch.cuda.get_device_capability(device) if on_cuda else None,
+                           cpu_native_bfloat16=device.type == "cpu" and native_bfloat16(device))
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 
 from gandemo import load_generator
-from gandemo.device import native_bfloat16
+from gandemo.device import Precision, mixed_precision, native_bfloat16
 from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
 from gandemo.gan import checkpoint as checkpoint_module
+from gandemo.gan import train as train_module
 from gandemo.gan.augment import diff_augment, parse_policy
 from gandemo.gan.health import HealthMonitor, sample_diversity
 from gandemo.gan.train import TRAINING_DIR, TrainConfig, Trainer, TrainEvent
@@ -255,6 +256,41 @@ def test_precision_policy_keeps_weights_float32(amp: bool, rgb: torch.Tensor, tm
     gen = load_generator(str(tmp_path / "run"), device="cpu")
     assert {p.dtype for p in gen.module.parameters()} == {torch.float32}
     assert torch.isfinite(gen.sample([0, 1])).all()
+
+
+def test_the_trainer_takes_its_precision_from_the_device_policy(rgb: torch.Tensor, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU without native bfloat16 (a T4) the policy says float16 with a loss scaler, and the trainer
+    follows it (it used to ask torch.cuda.is_bf16_supported(), which says yes there by emulation)."""
+    asked: list[torch.device] = []
+
+    def t4_policy(device: torch.device) -> Precision:
+        asked.append(device)
+        return mixed_precision("cuda", (7, 5))
+
+    monkeypatch.setattr(train_module, "mixed_precision_for", t4_policy)
+    trainer = Trainer(rgb, tiny_config(steps=2), tmp_path / "run", device="cpu")
+    assert asked == [torch.device("cpu")]
+    assert trainer.amp and trainer.amp_dtype == torch.float16 and trainer.scaler.is_enabled()
+    off = Trainer(rgb, tiny_config(steps=2, amp=False), tmp_path / "off", device="cpu")
+    assert not off.amp and not off.scaler.is_enabled() and len(asked) == 1, "amp=False asks nothing: float32"
+
+
+def test_the_float16_loss_scaler_branch_trains_on_the_cpu(rgb: torch.Tensor, tmp_path: Path) -> None:
+    """The branch pre-Ampere GPUs take (float16 autocast + GradScaler), forced on the CPU."""
+    trainer = Trainer(rgb, tiny_config(steps=6, r1_gamma=1.0), tmp_path / "run", device="cpu",
+                      precision=(torch.float16, True))
+    assert trainer.amp and trainer.amp_dtype == torch.float16 and trainer.scaler.is_enabled()
+    seen: list[torch.dtype] = []
+    conv = next(m for m in trainer.D.modules() if isinstance(m, torch.nn.Conv2d))
+    handle = conv.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    events = run(trainer)
+    handle.remove()
+    assert seen and torch.float16 in seen, seen
+    assert events[-1].kind == "done" and "float16 mixed precision with loss scaling" in events[0].message
+    assert all(math.isfinite(v) for e in step_events(events) for v in e.losses.values())
+    assert all_finite(trainer.G) and all_finite(trainer.D)
+    assert {p.dtype for p in trainer.D.parameters()} == {torch.float32}
 
 
 def test_checkpoint_holds_the_ema_generator_and_loads_with_load_generator(rgb: torch.Tensor, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from ..device import native_bfloat16, pick_device
+from ..device import Precision, mixed_precision_for, pick_device
 from ..errors import InvalidInputError, UnsupportedCheckpointError
 from ..images import make_grid, upscale
 from .augment import diff_augment, parse_policy
@@ -130,7 +130,10 @@ class Trainer:
     """Holds the networks, optimisers and data for one training run."""
 
     def __init__(self, data: torch.Tensor, config: TrainConfig, out_dir: str | Path,
-                 device: str | torch.device | None = None, data_summary: str = ""):
+                 device: str | torch.device | None = None, data_summary: str = "",
+                 precision: tuple[torch.dtype | None, bool] | None = None):
+        """``precision`` (autocast dtype or None for float32, loss scaler on/off) overrides the device's
+        mixed-precision policy; tests use it to run the float16 loss-scaler branch on the CPU."""
         if data.dtype != torch.uint8 or data.dim() != 4:
             raise InvalidInputError("Training data must be a uint8 tensor shaped (N, C, H, W).")
         self.config = config.validate()
@@ -146,12 +149,15 @@ class Trainer:
         # Preprocessed once: uint8 on the device when it fits comfortably, else pinned on the CPU.
         fits = self.device.type != "cuda" or data.numel() < 0.25 * torch.cuda.mem_get_info(self.device)[0]
         self.data = data.to(self.device) if fits else data.pin_memory()
-        # Mixed precision where the hardware has it: CUDA (bf16, else fp16 with a loss scaler), and bf16
-        # on CPUs with native bf16 convolutions (AVX512-BF16/AMX), about 1.7x faster there. Losses, the
-        # optimisers' state and the weights stay float32.
+        # Mixed precision where the hardware has it (device.mixed_precision): CUDA (bf16 where native,
+        # Ampere+; else fp16 with a loss scaler), and bf16 on CPUs with native bf16 convolutions
+        # (AVX512-BF16/AMX), about 1.7x faster there. Losses, the optimisers' state and the weights stay float32.
         on_cuda = self.device.type == "cuda"
-        self.amp = config.amp and (on_cuda or (self.device.type == "cpu" and native_bfloat16(self.device)))
-        self.amp_dtype = torch.float16 if on_cuda and not torch.cuda.is_bf16_supported() else torch.bfloat16
+        if precision is None:
+            precision = mixed_precision_for(self.device) if config.amp else Precision(None, False)
+        amp_dtype, use_scaler = precision
+        self.amp = amp_dtype is not None
+        self.amp_dtype = amp_dtype or torch.float32
         self.channels_last = on_cuda  # on CPUs NCHW measured faster, in float32 and in bfloat16
         self.G = DCGANGenerator(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
         self.D = DCGANDiscriminator(config.image_size, config.channels, config.width_d, config.spectral_norm).to(self.device)
@@ -163,7 +169,7 @@ class Trainer:
         fused = self.device.type in ("cuda", "cpu")  # one kernel for all parameters instead of a loop
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=fused)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self._ema_pairs = ([p for p in self.G_ema.parameters()], [p for p in self.G.parameters()])
         self.policy = parse_policy(config.diffaugment)
         self.step = 0
@@ -307,6 +313,7 @@ class Trainer:
         real_div = sample_diversity(self.data[sample_idx.to(self.data.device)].float().div(127.5).sub(1))
         monitor = HealthMonitor(real_diversity=real_div)
         precision = f", {str(self.amp_dtype).removeprefix('torch.')} mixed precision" if self.amp else ", float32"
+        precision += " with loss scaling" if self.scaler.is_enabled() else ""
         yield TrainEvent("start", self.step, total, message=f"Training on {self.device}{precision} from step {self.step}.")
         window: deque[tuple[float, int]] = deque(maxlen=20)
         self.snapshot()
