@@ -293,6 +293,35 @@ def test_the_float16_loss_scaler_branch_trains_on_the_cpu(rgb: torch.Tensor, tmp
     assert {p.dtype for p in trainer.D.parameters()} == {torch.float32}
 
 
+def _d_gradients(rgb: torch.Tensor, folder: Path, r1_gamma: float,
+                 precision: tuple[torch.dtype | None, bool]) -> list[torch.Tensor]:
+    """D's gradients (unscaled, as the optimiser used them) after one step that runs R1 (step 0)."""
+    trainer = Trainer(rgb, tiny_config(steps=1, r1_gamma=r1_gamma, d_skip_threshold=0.0), folder, device="cpu",
+                      precision=precision)
+    torch.manual_seed(1234)  # same latents and augmentations in every run
+    stats = trainer.train_step()
+    assert stats["d_updated"] == 1.0
+    return [p.grad.detach().clone() for p in trainer.D.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [None, torch.float16], ids=["float32", "float16"])
+def test_r1_counts_the_same_with_the_loss_scaler(dtype: torch.dtype | None, rgb: torch.Tensor,
+                                                 tmp_path: Path) -> None:
+    """The R1 penalty's gradient goes through the loss scaler like D's loss: after unscaling, R1's
+    contribution to D's gradient is the same with and without the scaler (it used to be divided by the
+    loss scale, 65,536 at first, i.e. R1 was off under float16)."""
+    contributions = {}
+    for scaler in (False, True):
+        with_r1 = _d_gradients(rgb, tmp_path / f"r1-{scaler}", 10.0, (dtype, scaler))
+        without = _d_gradients(rgb, tmp_path / f"plain-{scaler}", 0.0, (dtype, scaler))
+        contributions[scaler] = [a - b for a, b in zip(with_r1, without)]
+    plain, scaled = contributions[False], contributions[True]
+    size = torch.cat([c.flatten() for c in plain]).norm()
+    assert size > 1e-3, "R1 must change D's gradient noticeably for this test to mean something"
+    difference = torch.cat([(a - b).flatten() for a, b in zip(scaled, plain)]).norm()
+    assert difference <= 1e-3 * size, f"R1's contribution differs under the scaler: {difference} vs {size}"
+
+
 def test_checkpoint_holds_the_ema_generator_and_loads_with_load_generator(rgb: torch.Tensor, tmp_path: Path) -> None:
     trainer = Trainer(rgb, tiny_config(steps=10, ema_decay=0.9), tmp_path / "run", device="cpu")
     run(trainer)

@@ -236,7 +236,8 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler.scale(loss_d).backward()
             if cfg.r1_gamma > 0 and self.step % 4 == 0:  # lazy R1, every 4th step, scaled by 4
-                self.r1_penalty(real).backward()
+                # scaled like D's loss: scaler.step unscales every gradient, R1's included
+                self.scaler.scale(self.r1_penalty(real)).backward()
             self.scaler.step(self.opt_d)
         else:
             self.skipped_d += 1
