@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_style_parser(sub)
+
+    from .lab.cli import add_lab_parser
+
+    add_lab_parser(sub)
     return parser
 
 
@@ -189,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         from .style_cli import run_style
 
         handlers["style"] = run_style
+    if args.command == "lab":
+        from .lab.cli import run_lab_cli
+
+        handlers["lab"] = run_lab_cli
     try:
         return handlers[args.command](args)
     except GandemoError as e:
