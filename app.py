@@ -11,7 +11,9 @@ import argparse
 import logging
 import os
 
+from gandemo.access import DEFAULT_MAX_UPLOAD, MODES, configure, format_size, mode_for_launch, parse_size
 from gandemo.device import configure_cpu_threads
+from gandemo.errors import GandemoError
 from gandemo.ui import CSS, THEME, build_app
 from gandemo.ui.common import OUTPUT_ROOT
 
@@ -23,9 +25,28 @@ def main(argv: list[str] | None = None) -> None:
                    help="interface to listen on (default 127.0.0.1; 0.0.0.0 on a Space)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     p.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
+    p.add_argument("--mode", choices=MODES, default=os.environ.get("GANDEMO_MODE", "auto").strip().lower() or "auto",
+                   help="who the app serves: 'local' (one person on this machine: local paths can be loaded), "
+                        "'shared' (strangers: only bundled models, Hub repo ids, uploads and each visitor's own runs), "
+                        "'auto' (default; $GANDEMO_MODE): shared on a Space, with --share or on a non-loopback host")
+    p.add_argument("--max-file-size", default=os.environ.get("GANDEMO_MAX_FILE_SIZE", DEFAULT_MAX_UPLOAD),
+                   help="largest upload accepted, e.g. 200MB or 1GB (default 200MB; $GANDEMO_MAX_FILE_SIZE)")
     args = p.parse_args(argv)
+    if args.mode not in MODES:
+        p.error(f"--mode must be one of {', '.join(MODES)}")
+    try:
+        max_upload = parse_size(args.max_file_size)
+    except GandemoError as e:
+        p.error(str(e))
+    mode = mode_for_launch(args.mode, args.host, args.share, on_space)
+    configure(mode)
+    os.environ["GANDEMO_MODE"] = mode  # ZeroGPU workers and anything else started from here agree
+    os.environ["GANDEMO_MAX_FILE_SIZE"] = str(max_upload)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_cpu_threads()
+    logging.getLogger("gandemo").info("access mode: %s (%s); uploads up to %s", mode,
+                                      "server paths can be loaded" if mode == "local" else "visitors reach only their own runs",
+                                      format_size(max_upload))
     demo = build_app()
     demo.queue(default_concurrency_limit=1, max_size=64)
     demo.launch(
@@ -35,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         theme=THEME,
         css=CSS,
         show_error=True,
+        max_file_size=max_upload,
         footer_links=["api", "gradio"],
         allowed_paths=[str(OUTPUT_ROOT.resolve())],  # downloads live there, wherever GANDEMO_OUTPUT_DIR points
     )

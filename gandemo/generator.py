@@ -11,14 +11,17 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .access import model_source
 from .device import pick_device
-from .errors import InvalidInputError, UnsupportedCheckpointError
+from .errors import GandemoError, InvalidInputError, SourceError, UnsupportedCheckpointError
 from .gan.latent import latents_for_seeds
 from .gan.layouts import LAYOUTS, build_generator, load_strict, recognise, strip_wrappers
 from .gan.models import DCGANGenerator
@@ -127,9 +130,11 @@ def build_from_files(files: ResolvedFiles) -> tuple[nn.Module, str]:
     return module, layout.name
 
 
-def load_generator(source: str, device: str | torch.device | None = None) -> Generator:
-    """Load a generator from a bundled name, a local file/folder, or a Hub repo id[@revision]."""
-    files = resolve(source)
+def load_generator(source: str, device: str | torch.device | None = None, *, allow_local: bool = True) -> Generator:
+    """Load a generator from a bundled name, a local file/folder, or a Hub repo id[@revision].
+
+    ``allow_local=False`` refuses to look at local paths (what a shared server needs)."""
+    files = resolve(source, allow_local=allow_local)
     module, layout = build_from_files(files)
     card = read_card(files.card)
     if not card.summary:
@@ -140,33 +145,68 @@ def load_generator(source: str, device: str | torch.device | None = None) -> Gen
 
 
 class GeneratorCache:
-    """A small thread-safe LRU of loaded generators, keyed by the source string."""
+    """A small thread-safe LRU of loaded generators, keyed by the source string.
 
-    def __init__(self, capacity: int = 4):
+    Sources go through ``gandemo.access.model_source`` first, so a shared server only opens what a
+    visitor may open. A load that takes longer than ``timeout_s`` (a slow Hub, a huge folder) gives
+    the caller a clear error instead of holding its worker; the load finishes in the background
+    and is cached for the next request."""
+
+    def __init__(self, capacity: int = 4, timeout_s: float = 60.0):
         self.capacity = capacity
+        self.timeout_s = timeout_s
         self._items: OrderedDict[str, Generator] = OrderedDict()
         self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
+        self._loading: dict[str, Future[Generator]] = {}
 
     def get(self, source: str) -> Generator:
+        if not isinstance(source, str) or not source.strip():
+            raise SourceError("No model given: pick a bundled model or type a Hub repo id or a local path.")
         key = source.strip()
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-            load_lock = self._loading.setdefault(key, threading.Lock())
-        with load_lock:  # two visitors asking for the same model load it once
+        path, allow_local = model_source(key)  # may refuse at once; never waits on a lock
+        with self._lock:
+            if key in self._items:
+                return self._items[key]
+            future = self._loading.get(key)
+            if future is None:  # two visitors asking for the same model load it once
+                future = Future()
+                self._loading[key] = future
+                threading.Thread(target=self._load, args=(key, path, allow_local, future), daemon=True,
+                                 name=f"load {key[:40]}").start()
+        try:
+            return future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            raise SourceError(f"Loading '{key[:80]}' is taking longer than {self.timeout_s:.0f} s (a slow download or a very "
+                              "large folder); it goes on in the background: try again in a minute.") from None
+
+    def _load(self, key: str, path: str, allow_local: bool, future: Future[Generator]) -> None:
+        try:
+            gen = load_generator(path, allow_local=allow_local)
+            if path != key:  # a run:/upload: handle: its server path is not for visitors to see
+                gen.source = key
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting request, whatever it is
             with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            gen = load_generator(key)
-            with self._lock:
-                self._items[key] = gen
-                self._items.move_to_end(key)
-                while len(self._items) > self.capacity:
-                    self._items.popitem(last=False)
-                self._loading.pop(key, None)
-            return gen
+                self._loading.pop(key, None)  # a failed load leaves nothing behind
+            if path != key and isinstance(e, GandemoError):
+                e = type(e)(str(e).replace(path, key))
+            future.set_exception(e)
+            return
+        with self._lock:
+            self._items[key] = gen
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+            self._loading.pop(key, None)
+        future.set_result(gen)
+
+    def pending(self) -> int:
+        """Loads in flight (for tests: a failed load must not leave one behind)."""
+        with self._lock:
+            return len(self._loading)
 
     def __contains__(self, source: str) -> bool:
         return source.strip() in self._items

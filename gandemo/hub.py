@@ -21,6 +21,10 @@ from .errors import SourceError, UnsafeCheckpointError, UnsupportedCheckpointErr
 PACKAGE_ROOT = Path(__file__).resolve().parent
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
 MAX_WEIGHT_BYTES = 2 * 1024**3
+MAX_SOURCE_CHARS = 1024
+# A model folder holds a handful of files; looking further (a home folder, /) only wastes time.
+MAX_FOLDER_ENTRIES = 500
+MAX_FOLDER_DEPTH = 2
 
 
 def bundled_dir() -> Path:
@@ -61,17 +65,27 @@ def parse_repo_id(text: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def resolve(source: str) -> ResolvedFiles:
-    """Turn a user's model source into local files (downloading from the Hub when needed)."""
-    source = (source or "").strip()
+def resolve(source: str, allow_local: bool = True) -> ResolvedFiles:
+    """Turn a user's model source into local files (downloading from the Hub when needed).
+
+    ``allow_local=False`` (a shared server) never looks at the file system for ``source``: only
+    bundled names and Hub repo ids resolve."""
+    if not isinstance(source, str):
+        raise SourceError("No model given: pick a bundled model or type a Hub repo id or a local path.")
+    source = source.strip()
     if not source:
         raise SourceError("No model given: pick a bundled model or type a Hub repo id or a local path.")
+    if len(source) > MAX_SOURCE_CHARS:
+        raise SourceError(f"That model name is {len(source)} characters long; a repo id or path has at most {MAX_SOURCE_CHARS}.")
     if source in bundled_models():
         files = choose_in_folder(bundled_dir() / source, f"bundled: {source}")
         files.kind = "bundled"
         return files
+    if not allow_local:
+        repo_id, revision = parse_repo_id(source)
+        return download_from_hub(repo_id, revision)
     path = Path(source).expanduser()
-    if path.exists():
+    if _exists(path):
         if path.is_dir():
             files = choose_in_folder(path, f"local: {path}")
         elif path.suffix.lower() in WEIGHT_SUFFIXES:
@@ -109,12 +123,52 @@ def choose_weights(names: list[str]) -> str | None:
     return top[0] if len(top) == 1 else None
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte...
+        return False
+
+
+def folder_files(folder: Path) -> list[str]:
+    """The files of a model folder (relative names), at most MAX_FOLDER_DEPTH levels deep.
+
+    Stops with an error past MAX_FOLDER_ENTRIES entries: a model folder is small, and walking a
+    home folder would keep the server busy for many seconds."""
+    names: list[str] = []
+    seen = 0
+    pending = [(folder, 0)]
+    while pending:
+        current, depth = pending.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > MAX_FOLDER_ENTRIES:
+                raise UnsupportedCheckpointError(
+                    f"{folder.name or folder} holds too many files to be a model folder (more than {MAX_FOLDER_ENTRIES}); "
+                    "point at the folder with config.json + model.safetensors, or at the weights file itself.")
+            if entry.name == ".cache":
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if depth + 1 < MAX_FOLDER_DEPTH:
+                        pending.append((Path(entry.path), depth + 1))
+                elif entry.is_file():
+                    names.append(str(Path(entry.path).relative_to(folder)))
+            except OSError:
+                continue
+    return sorted(names)
+
+
 def choose_in_folder(folder: Path, label: str) -> ResolvedFiles:
-    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    names = folder_files(folder)
     chosen = choose_weights(names)
-    if chosen is None:
+    if chosen is None:  # the count, not the names: an error must not list a server folder
         raise UnsupportedCheckpointError(
-            f"{label} holds no generator weights: found {_short_list(names)}; expected model.safetensors "
+            f"{label} holds no generator weights ({len(names)} file(s), none of them usable); expected model.safetensors "
             "(with config.json), pytorch_model.bin, generator.pth or netG_epoch_N.pth."
         )
     config = folder / "config.json"

@@ -27,15 +27,17 @@ def runs_dir() -> Path:
 
 
 def new_run_dir(name: str | None = None) -> Path:
+    """A fresh run folder; its name ends in 128 random bits because, on a shared server, knowing a
+    run's name is what lets a browser sample it (see gandemo.access)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in (name or "")).strip("-")[:40]
-    return runs_dir() / f"{safe or 'run'}-{stamp}-{secrets.token_hex(2)}"
+    return runs_dir() / f"{safe or 'run'}-{stamp}-{secrets.token_hex(16)}"
 
 
 def list_runs() -> list[Path]:
     """Resumable runs, newest first."""
     root = runs_dir()
-    runs = [p for p in root.iterdir() if (p / TRAINING_DIR / "state.json").is_file()]
+    runs = [p for p in root.iterdir() if not p.name.startswith(".") and (p / TRAINING_DIR / "state.json").is_file()]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
 
 

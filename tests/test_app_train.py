@@ -90,7 +90,7 @@ def test_train_stream_stop_and_sample_the_result(train_app: AppProcess, client: 
         pytest.fail(f"/train ended before showing progress: {seen[-1] if seen else job.status()}\n{train_app.log_tail()}")
 
     # what the client sees of the BrowserState: the job's id and its owner's stop token
-    assert isinstance(info, dict) and set(info) == {"job_id", "token"}, (
+    assert isinstance(info, dict) and set(info) == {"job_id", "token", "owner"}, (
         f"/train's last output (the BrowserState job info) is {info!r}; stopping needs it")
     assert "/ 2000**" in seen[-1]["status"] and "<progress" in seen[-1]["status"]
     run_dir = Path(seen[-1]["run_dir"])

@@ -361,10 +361,10 @@ def test_generator_cache_loads_a_model_once_for_concurrent_visitors(tmp_path: Pa
     calls: list[str] = []
     real_load = generator_module.load_generator
 
-    def slow_load(source: str):
+    def slow_load(source: str, **kwargs: object):
         calls.append(source)
         time.sleep(0.2)
-        return real_load(source)
+        return real_load(source, **kwargs)
 
     monkeypatch.setattr(generator_module, "load_generator", slow_load)
     cache = GeneratorCache(capacity=2)

@@ -1,17 +1,20 @@
-"""The Gradio app: one module per tab, joined here."""
+"""The Gradio app: one module per tab, joined here, in the visitor's language (see ui/i18n.py)."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from .. import __version__
+from ..i18n import t
 from .generate_tab import build_generate_tab, load_model
+from .i18n import Localizer, connect, language_switch
 from .style_tab import build_style_tab
 from .train_tab import build_train_tab
 
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; image-rendering: crisp-edges; }
 #model-info { min-height: 6em; }
+#language-switch { margin-left: auto; }
 """
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
@@ -19,21 +22,27 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 
 def open_in_generate(run_dir: str) -> tuple[dict, dict, str]:
     if not run_dir:
-        raise gr.Error("No trained model yet: start (or finish) a training run first.")
+        raise gr.Error(t("train.no_model_yet"))
     picker, info = load_model(run_dir)
     return gr.Tabs(selected="generate"), picker, info
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="gandemo: GANs you can touch", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(f"# gandemo <small>v{__version__}</small>\nExplore a GAN's latent space, train your own, stylise images.")
+    tr = Localizer()
+    with gr.Blocks(title=t("app.title", "en"), delete_cache=(1800, 3600)) as demo:
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=4):
+                gr.Markdown(f"# gandemo <small>v{__version__}</small>")
+                tr(gr.Markdown(), value="app.subtitle")
+            switch = language_switch()
         with gr.Tabs() as tabs:
-            with gr.Tab("Generate", id="generate"):
-                generate_parts = build_generate_tab()
-            with gr.Tab("Train", id="train"):
-                train_parts = build_train_tab()
-            with gr.Tab("Style transfer", id="style"):
-                build_style_tab()
+            with tr(gr.Tab("Generate", id="generate"), label="tab.generate"):
+                generate_parts = build_generate_tab(tr)
+            with tr(gr.Tab("Train", id="train"), label="tab.train"):
+                train_parts = build_train_tab(tr)
+            with tr(gr.Tab("Style transfer", id="style"), label="tab.style"):
+                build_style_tab(tr)
+        connect(demo, tr, switch)
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],
                   api_visibility="private")
         attach, attach_in, attach_out = train_parts["attach"]

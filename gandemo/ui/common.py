@@ -7,6 +7,7 @@ import functools
 import inspect
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -21,6 +22,8 @@ from PIL import Image
 from ..errors import GandemoError
 from ..generator import GeneratorCache
 from ..hub import bundled_models
+from ..i18n import t, translate_message, use_language
+from .i18n import request_language
 
 log = logging.getLogger("gandemo")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,41 +49,92 @@ def default_model() -> str:
 
 def _translate(fn_name: str, e: Exception) -> Exception:
     if isinstance(e, gr.Error):
+        e.message = translate_message(str(e.message))
         return e
     if isinstance(e, GandemoError):
-        return gr.Error(str(e), print_exception=False)
+        return gr.Error(translate_message(str(e)), print_exception=False)
     log.error("unexpected error in %s:\n%s", fn_name, traceback.format_exc())
-    return gr.Error(f"Something went wrong ({type(e).__name__}: {str(e)[:200]}). The app is still running; try again.")
+    return gr.Error(t("error.unexpected", kind=type(e).__name__, detail=str(e)[:200]))
+
+
+def _with_request(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any], bool]:
+    """The handler's signature with a ``gr.Request`` parameter added at the end (unless it has one):
+    Gradio fills it in, and it never shows in the API."""
+    sig = inspect.signature(fn)
+    hints = dict(getattr(fn, "__annotations__", {}))
+    if any(p.annotation in (gr.Request, "gr.Request") for p in sig.parameters.values()):
+        return sig, hints, False
+    params = list(sig.parameters.values())
+    params.append(inspect.Parameter(REQUEST_PARAM, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation=gr.Request))
+    hints[REQUEST_PARAM] = gr.Request
+    return sig.replace(parameters=params), hints, True
+
+
+def _split_request(args: tuple[Any, ...], kwargs: dict[str, Any], added: bool,
+                   arity: int) -> tuple[tuple[Any, ...], gr.Request | None]:
+    """The handler's own arguments and the request Gradio added (none when code calls it directly)."""
+    if added:
+        if REQUEST_PARAM in kwargs:
+            return args, kwargs.pop(REQUEST_PARAM)
+        if len(args) == arity and (args[-1] is None or isinstance(args[-1], gr.Request)):
+            return args[:-1], args[-1]
+        return args, None
+    request = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
+    return args, request
+
+
+REQUEST_PARAM = "gandemo_request"
 
 
 def human_errors(fn: F) -> F:
     """Core errors become gr.Error with their own message; anything else becomes a short,
     honest gr.Error and a logged traceback. Either way the server keeps serving.
+    Every call runs in the language of the page that made it (gandemo.i18n.current_language), and
+    messages are shown in that language.
     Generator (streaming) handlers stay generators, so Gradio still streams them."""
+    signature, hints, added = _with_request(fn)
+    arity = len(signature.parameters)
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def stream(*args: Any, **kwargs: Any) -> Any:
+            args, request = _split_request(args, kwargs, added, arity)
+            lang = request_language(request)
             try:
-                yield from fn(*args, **kwargs)
+                iterator = fn(*args, **kwargs)
+                while True:  # the language is set around each step: Gradio may run each in another thread
+                    with use_language(lang):
+                        try:
+                            value = next(iterator)
+                        except StopIteration:
+                            return
+                    yield value
+            except Exception as e:  # noqa: BLE001 - last line of defence for the server
+                with use_language(lang):
+                    error = _translate(fn.__name__, e)
+                if error is e:
+                    raise
+                raise error from e
+
+        stream.__signature__ = signature  # type: ignore[attr-defined]
+        stream.__annotations__ = hints
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        args, request = _split_request(args, kwargs, added, arity)
+        with use_language(request_language(request)):
+            try:
+                return fn(*args, **kwargs)
             except Exception as e:  # noqa: BLE001 - last line of defence for the server
                 error = _translate(fn.__name__, e)
                 if error is e:
                     raise
                 raise error from e
 
-        return stream  # type: ignore[return-value]
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - last line of defence for the server
-            error = _translate(fn.__name__, e)
-            if error is e:
-                raise
-            raise error from e
-
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = hints
     return wrapper  # type: ignore[return-value]
 
 
@@ -96,7 +150,10 @@ def output_dir(prefix: str) -> Path:
     if now - _last_prune > 60:
         _last_prune = now
         _prune(now)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=OUTPUT_ROOT))
+    # 128 random bits in the name: anyone who knows a file's path can download it, so nobody may guess one
+    folder = OUTPUT_ROOT / f"{prefix}-{secrets.token_hex(16)}"
+    folder.mkdir(mode=0o700)
+    return folder
 
 
 def png_file(image: Image.Image, path: Path) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ..access import is_shared, register_upload
 from ..errors import InvalidInputError
 from ..explore import (
     MAX_FRAMES,
@@ -19,38 +21,31 @@ from ..explore import (
 )
 from ..gan.latent import MAX_SEED
 from ..generator import Generator
-from ..hub import bundled_models
+from ..hub import WEIGHT_SUFFIXES, bundled_models
+from ..i18n import t, translate_message
 from ..images import display_scale, upscale
 from .common import MODELS, default_model, gpu, human_errors, output_dir, png_file
-
-LESSON = """
-**How a GAN draws.** A *generator* is a neural network that turns a list of random numbers, the
-*latent vector*, into an image. During training it plays a game against a *discriminator*, a second
-network that looks at an image and says how likely it is to be real rather than generated. The
-discriminator learns to catch fakes; the generator learns to fool it. After training, the generator
-alone is kept: every latent vector gives an image, the same vector always gives the same image (here
-each vector is named by a **seed**), and nearby vectors give similar images, so walking from one
-vector to another morphs one picture into the next.
-"""
+from .i18n import Localizer, request_language
 
 MODES = ["A → B", "Loop A → B → A", "Latent walk (A, B and random seeds, looping)"]
+MODE_KEYS = ["generate.mode.ab", "generate.mode.loop", "generate.mode.walk"]
 
 
 def model_info(gen: Generator) -> str:
     size = f"{gen.image_size}×{gen.image_size}"
-    kind = {1: "grayscale", 3: "RGB", 4: "RGBA (transparent background)"}[gen.channels]
+    kind = t(f"generate.kind.{gen.channels}")
     title = gen.card.title or gen.source
     lines = [
         f"**{title}**",
-        f"- Source: `{gen.source}`",
-        f"- Resolution: {size} px, {gen.channels} channel(s), {kind}",
-        f"- Latent dimension: {gen.latent_dim}; layout: `{gen.layout}`",
+        f"- {t('generate.info.source')}: `{gen.source}`",
+        f"- {t('generate.info.resolution', size=size, channels=gen.channels, kind=kind)}",
+        f"- {t('generate.info.latent', dim=gen.latent_dim, layout=gen.layout)}",
     ]
     if gen.card.summary:
-        lines.append(f"\n{gen.card.summary}")
+        lines.append(f"\n{translate_message(gen.card.summary)}")
     meta = gen.card.metadata
     if meta.get("license"):
-        lines.append(f"\nLicence: {meta['license']}")
+        lines.append("\n" + t("generate.info.licence", licence=meta["license"]))
     return "\n".join(lines)
 
 
@@ -60,10 +55,24 @@ def load_model(source: str) -> tuple[dict[str, Any], str]:
     """Load (or fetch from the cache) a generator; returns the updated picker and its description."""
     source = (source or "").strip()
     if not source:  # nothing picked yet (e.g. no bundled model installed): nothing to say
-        return gr.update(), "Pick a bundled model or type a Hub repo id or a local path, then press **Load model**."
+        return gr.update(), t("generate.pick_prompt")
     gen = MODELS.get(source)
-    choices = list(dict.fromkeys(bundled_models() + MODELS.keys()))
+    # shared: never offer what other visitors loaded (their run names and uploads are their secrets)
+    loaded = [source] if is_shared() else MODELS.keys()
+    choices = list(dict.fromkeys(bundled_models() + loaded))
     return gr.update(choices=choices, value=source), model_info(gen)
+
+
+@gpu
+@human_errors
+def load_upload(file: str | None) -> tuple[dict[str, Any], str]:
+    """Load a weights file the visitor uploaded; it is named ``upload:<key>`` from then on."""
+    if not file:
+        return gr.update(), t("generate.upload.hint")
+    path = Path(file if isinstance(file, str) else file.name)
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise InvalidInputError(f"'{path.name}' is not a weights file: expected one of {', '.join(WEIGHT_SUFFIXES)}.")
+    return load_model(register_upload(path))
 
 
 @gpu
@@ -113,81 +122,79 @@ def interpolate(
     return shown, str(gif), [str(gif), str(webp), str(strip_path)]
 
 
-def pick_cell(state: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int | None, str]:
+def pick_cell(state: dict[str, Any] | None, evt: gr.SelectData, request: gr.Request) -> tuple[int | None, str]:
+    lang = request_language(request)
     if not state or not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2:
-        return None, "Click a cell of the grid to pick its seed."
+        return None, t("generate.pick_hint", lang)
     x, y = (int(v) for v in evt.index)
     cell = state["cell"]
     col, row = x // cell, y // cell
     i = row * state["columns"] + col
     if not (0 <= col < state["columns"]) or not 0 <= i < len(state["seeds"]):
-        return None, "That spot is outside the samples."
+        return None, t("generate.outside", lang)
     seed = state["seeds"][i]
-    return seed, f"Picked seed **{seed}** (row {row + 1}, column {col + 1}). Use it as A or B below."
+    return seed, t("generate.picked", lang, seed=seed, row=row + 1, column=col + 1)
 
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text.strip())[-60:].strip("-") or "model"
 
 
-def build_generate_tab() -> dict[str, gr.components.Component]:
+def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
     """Lay out the tab; returns components other tabs may want (the model picker)."""
     start = default_model()
-    gr.Markdown(LESSON)
+    shared = is_shared()
+    tr(gr.Markdown(), value="generate.lesson")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            model = gr.Dropdown(
-                choices=bundled_models(), value=start or None, label="Model", allow_custom_value=True,
-                info="Bundled models, or any model you loaded below.",
-            )
-            source = gr.Textbox(
-                label="Hub repo id or local path", placeholder="owner/name, owner/name@revision, or /path/to/folder",
-                info="e.g. huggan/dcgan-mnist, nateraw/cryptopunks-gan, a folder with config.json + model.safetensors",
-            )
-            load_btn = gr.Button("Load model")
+            model = tr(gr.Dropdown(choices=bundled_models(), value=start or None, allow_custom_value=True),
+                       label="generate.model", info="generate.model.info")
+            suffix = ".shared" if shared else ""
+            source = tr(gr.Textbox(), label="generate.source" + suffix, placeholder="generate.source.placeholder" + suffix,
+                        info="generate.source.info" + suffix)
+            load_btn = tr(gr.Button(), value="generate.load")
+            upload = tr(gr.File(file_count="single", type="filepath", file_types=list(WEIGHT_SUFFIXES),
+                                elem_id="weights-upload"), label="generate.upload")
             info = gr.Markdown(elem_id="model-info")
         with gr.Column(scale=2):
-            with gr.Tab("Samples"):
+            with tr(gr.Tab("Samples"), label="generate.samples_tab"):
                 with gr.Row():
-                    seed = gr.Number(value=0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED - MAX_SAMPLES)
+                    seed = tr(gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED - MAX_SAMPLES), label="generate.seed")
                     dice = gr.Button("🎲", scale=0, min_width=50)
-                    num = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="Images")
-                    truncation = gr.Slider(
-                        0, 3, value=0, step=0.05, label="Truncation (0 = off)",
-                        info="Redraws latent entries beyond ±t: lower = more typical, less varied.",
-                    )
-                gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                grid = gr.Image(
-                    label="Samples (click one to pick its seed)", format="png", image_mode=None, type="pil",
-                    interactive=False, elem_id="sample-grid", elem_classes=["pixelated"], buttons=["download", "fullscreen"],
-                )
-                picked_text = gr.Markdown("Click a cell of the grid to pick its seed.")
+                    num = tr(gr.Slider(1, MAX_SAMPLES, value=16, step=1), label="generate.images")
+                    truncation = tr(gr.Slider(0, 3, value=0, step=0.05), label="generate.truncation",
+                                    info="generate.truncation.info")
+                gen_btn = tr(gr.Button(variant="primary", elem_id="generate-btn"), value="generate.button")
+                grid = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="sample-grid",
+                                   elem_classes=["pixelated"], buttons=["download", "fullscreen"]), label="generate.grid")
+                picked_text = tr(gr.Markdown(), value="generate.pick_hint")
                 with gr.Row():
-                    use_a = gr.Button("Use picked seed as A", size="sm")
-                    use_b = gr.Button("Use picked seed as B", size="sm")
-                downloads = gr.File(label="Downloads (native and upscaled PNG)", file_count="multiple", interactive=False)
-            with gr.Tab("Interpolate"):
+                    use_a = tr(gr.Button(size="sm"), value="generate.use_a")
+                    use_b = tr(gr.Button(size="sm"), value="generate.use_b")
+                downloads = tr(gr.File(file_count="multiple", interactive=False), label="generate.downloads")
+            with tr(gr.Tab("Interpolate"), label="generate.interpolate_tab"):
                 with gr.Row():
-                    seed_a = gr.Number(value=0, label="Seed A", precision=0, minimum=0)
-                    seed_b = gr.Number(value=1, label="Seed B", precision=0, minimum=0)
-                    method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
-                                      info="slerp follows the sphere where Gaussian latents live; lerp cuts through it.")
+                    seed_a = tr(gr.Number(value=0, precision=0, minimum=0), label="generate.seed_a")
+                    seed_b = tr(gr.Number(value=1, precision=0, minimum=0), label="generate.seed_b")
+                    method = tr(gr.Radio(["slerp", "lerp"], value="slerp"), label="generate.path", info="generate.path.info")
                 with gr.Row():
-                    frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
-                    fps = gr.Slider(1, 30, value=12, step=1, label="Frames per second")
-                    mode = gr.Radio(MODES, value=MODES[0], label="Mode")
-                interp_btn = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
-                strip = gr.Image(label="Frames", format="png", image_mode=None, type="pil", interactive=False,
-                                 elem_id="frame-strip", elem_classes=["pixelated"])
-                animation = gr.Image(label="Animation", type="filepath", interactive=False, elem_id="animation",
-                                     elem_classes=["pixelated"])
-                anim_files = gr.File(label="Downloads (GIF, WebP, frame strip)", file_count="multiple", interactive=False)
+                    frames = tr(gr.Slider(2, MAX_FRAMES, value=24, step=1), label="generate.frames")
+                    fps = tr(gr.Slider(1, 30, value=12, step=1), label="generate.fps")
+                    mode = tr(gr.Radio(MODES, value=MODES[0]), label="generate.mode",
+                              choices=list(zip(MODE_KEYS, MODES)))
+                interp_btn = tr(gr.Button(variant="primary", elem_id="interpolate-btn"), value="generate.interpolate")
+                strip = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="frame-strip",
+                                    elem_classes=["pixelated"]), label="generate.strip")
+                animation = tr(gr.Image(type="filepath", interactive=False, elem_id="animation", elem_classes=["pixelated"]),
+                               label="generate.animation")
+                anim_files = tr(gr.File(file_count="multiple", interactive=False), label="generate.anim_downloads")
 
     grid_state = gr.State(None)
     picked = gr.State(None)
 
     load_btn.click(load_model, source, [model, info], api_name="load_model")
     source.submit(load_model, source, [model, info], api_visibility="private")
+    upload.upload(load_upload, upload, [model, info], api_name="load_upload")
     model.change(load_model, model, [model, info], api_visibility="private")
     dice.click(lambda: random.randrange(0, 2**31), None, seed, api_visibility="private", queue=False)
     gen_btn.click(generate, [model, seed, num, truncation], [grid, downloads, info, grid_state], api_name="generate",

@@ -15,6 +15,7 @@ from ..device import pick_device
 from ..errors import InvalidInputError
 from ..style import StyleSettings, VGGFeatures, load_vgg19, stylize
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file
+from .i18n import Localizer
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "style"
 
@@ -155,7 +156,7 @@ def _examples() -> list[list[Any]]:
     return [[str(c), [str(s)]] for c, s in zip(contents, styles)] if contents and styles else []
 
 
-def build_style_tab() -> None:
+def build_style_tab(tr: Localizer) -> None:
     gr.Markdown(LESSON)
     on_gpu = pick_device().type == "cuda"
     with gr.Row():

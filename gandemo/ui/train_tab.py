@@ -10,6 +10,16 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
+from ..access import (
+    claim_run,
+    format_size,
+    is_shared,
+    max_upload_bytes,
+    new_owner_key,
+    run_handle,
+    visible_runs,
+    visitor_run,
+)
 from ..device import pick_device
 from ..errors import InvalidInputError
 from ..gan.train import TrainConfig, TrainEvent
@@ -18,6 +28,7 @@ from ..intake import IntakeOptions
 from ..jobs import JOBS, Job
 from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir
+from .i18n import Localizer
 
 LESSON = """
 **Two phases, every step.** First the *discriminator* D looks at a batch of your real images
@@ -150,14 +161,17 @@ def train(
     if busy is not None and not busy.finished:
         raise gr.Error(f"The trainer is busy with another run ({busy.progress}). Only one training job runs at a "
                        "time on this machine; please try again when it ends.", title="Trainer busy")
+    owner = _owner_key(job_info)
+    resume_dir = visitor_run(resume, owner, need_owner=True) if resume else None
     intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha)
-    trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume or None, epochs=epochs)
+    trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume_dir, epochs=epochs)
     if not resume:  # a resumed run keeps its saved settings; a new one checkpoints 4 times (every 100+ steps)
         trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
+    claim_run(trainer.out_dir, owner)
     gr.Info(summary)
     job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe)
-    job.run_dir = str(trainer.out_dir)  # type: ignore[attr-defined]
-    info = {"job_id": job.id, "token": job.token}
+    job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
+    info = {"job_id": job.id, "token": job.token, "owner": owner}
     for outputs in _follow(job):
         yield (*outputs, info)
     if job.status == "error":
@@ -185,25 +199,40 @@ def stop_training(job_info: dict[str, Any] | None) -> str:
     return "Stopping after the current step; the checkpoint will be saved."
 
 
+def _owner_key(job_info: Any) -> str:
+    """This browser's owner key (kept in its BrowserState with the job), or a new one."""
+    owner = job_info.get("owner") if isinstance(job_info, dict) else None
+    return owner if isinstance(owner, str) and 16 <= len(owner) <= 64 else new_owner_key()
+
+
 @human_errors
-def push(run_dir: str, repo_id: str, token: str, private: bool) -> str:
-    """Upload a finished run to the Hugging Face Hub with the user's token (never stored)."""
-    if not run_dir or not Path(run_dir).is_dir():
+def push(run_dir: str, repo_id: str, token: str, private: bool, job_info: dict[str, Any] | None = None) -> str:
+    """Upload a finished run to the Hugging Face Hub with the user's token (never stored).
+
+    On a shared server only the browser that trained the run (its owner key in ``job_info``) may push it."""
+    if not isinstance(run_dir, str) or not run_dir.strip():
         raise InvalidInputError("Train (or resume) a model first: there is no checkpoint to push yet.")
-    url = push_folder(run_dir, repo_id, token, private=private)
+    owner = job_info.get("owner") if isinstance(job_info, dict) else None
+    folder = visitor_run(run_dir, owner, need_owner=True)
+    if not folder.is_dir():
+        raise InvalidInputError("Train (or resume) a model first: there is no checkpoint to push yet.")
+    url = push_folder(folder, repo_id, token, private=private)
     return f"✅ Pushed to [{url}]({url})."
 
 
-def refresh_runs() -> dict[str, Any]:
-    runs = [str(p) for p in list_runs()]
+def refresh_runs(job_info: dict[str, Any] | None) -> dict[str, Any]:
+    """The runs this browser may resume: all of them on a local launch, its own on a shared server."""
+    owner = job_info.get("owner") if isinstance(job_info, dict) else None
+    runs = [run_handle(p) for p in visible_runs(owner, list_runs())]
     return gr.update(choices=[""] + runs)
 
 
-def build_train_tab() -> dict[str, Any]:
+def build_train_tab(tr: Localizer) -> dict[str, Any]:
     gr.Markdown(LESSON)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            files = gr.File(label="Your images (PNG, JPEG, WebP, BMP, GIF, TIFF) or a .zip", file_count="multiple",
+            files = gr.File(label=f"Your images (PNG, JPEG, WebP, BMP, GIF, TIFF) or a .zip, up to {format_size(max_upload_bytes())} per file",
+                            file_count="multiple",
                             file_types=["image", ".zip", ".tif", ".tiff", ".webp"], elem_id="train-files")
             with gr.Row():
                 resolution = gr.Radio(["32", "64", "128"], value="64", label="Resolution (px)")
@@ -238,7 +267,8 @@ def build_train_tab() -> dict[str, Any]:
                     fit = gr.Radio(["crop", "pad"], value="crop", label="Non-square images")
                     alpha = gr.Radio(["keep", "flatten"], value="keep", label="Transparency")
                 with gr.Row():
-                    resume = gr.Dropdown([""], value="", label="Resume from a run on this server", scale=3)
+                    resume = gr.Dropdown([""], value="", label="Resume one of your runs" if is_shared() else "Resume from a run on this server",
+                                         scale=3, allow_custom_value=True)
                     refresh = gr.Button("↻", scale=0, min_width=40)
             gr.Markdown(FIXES)
             with gr.Row():
@@ -274,6 +304,6 @@ def build_train_tab() -> dict[str, Any]:
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
-    refresh.click(refresh_runs, None, resume, api_visibility="private", queue=False)
-    push_btn.click(push, [run_dir, repo_id, token, private], push_result, api_name="push_to_hub")
+    refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
+    push_btn.click(push, [run_dir, repo_id, token, private, job_info], push_result, api_name="push_to_hub")
     return {"attach": (attach, job_info, outputs), "open_button": open_btn, "run_dir": run_dir}

@@ -1,0 +1,237 @@
+"""Who may load what: the one place that decides which model sources and runs a visitor can reach.
+
+Two modes:
+
+- ``local``: one person on their own machine (``python app.py`` on 127.0.0.1, the CLI, the Python
+  API). Any local file or folder may be loaded, every run on the server is theirs.
+- ``shared``: strangers use the app (a Hugging Face Space, a ``--share`` link, a non-loopback host).
+  A model source is then only a bundled name, a Hub repo id, a file the visitor uploaded
+  (``upload:<key>``) or a run made through the app (``run:<name>``); never a server path. A run
+  belongs to the browser that started it: run lists, resume and Hub push check the owner key the
+  browser holds; sampling a run needs its name, which carries 128 random bits, so it works like a
+  secret link its owner may share on purpose.
+
+The mode comes from ``configure(mode=...)`` (``app.py --mode``), else ``$GANDEMO_MODE``, else
+``local``; ``app.py`` resolves ``auto`` from how it is launched (see ``mode_for_launch``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from .errors import GandemoError
+
+MODES = ("auto", "local", "shared")
+RUN_PREFIX = "run:"
+UPLOAD_PREFIX = "upload:"
+OWNERS_DIR = ".owners"
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,120}$")
+_UPLOAD_KEY = re.compile(r"^[0-9a-f]{32}/[^/\\]{1,200}$")
+MAX_UPLOADS = 256
+
+_lock = threading.Lock()
+_mode: str | None = None
+_uploads: OrderedDict[str, Path] = OrderedDict()
+
+
+class AccessError(GandemoError):
+    """A visitor asked for something that is not theirs (or not reachable on a shared server)."""
+
+
+def mode_for_launch(requested: str, host: str, share: bool, on_space: bool) -> str:
+    """``auto`` becomes ``shared`` on a Space, with a share link, or on a non-loopback interface."""
+    if requested not in MODES:
+        raise GandemoError(f"Access mode must be one of {', '.join(MODES)} (got {requested!r}).")
+    if requested != "auto":
+        return requested
+    if on_space or share:
+        return "shared"
+    return "local" if _is_loopback(host) else "shared"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def configure(mode: str) -> None:
+    """Set the mode for this process (``local`` or ``shared``)."""
+    global _mode
+    if mode not in ("local", "shared"):
+        raise GandemoError(f"Access mode must be 'local' or 'shared' here (got {mode!r}).")
+    _mode = mode
+
+
+def current_mode() -> str:
+    if _mode is not None:
+        return _mode
+    env = (os.environ.get("GANDEMO_MODE") or "local").strip().lower()
+    return env if env in ("local", "shared") else "shared"  # a typo must not open the server up
+
+
+def is_shared() -> bool:
+    return current_mode() == "shared"
+
+
+# ---------------------------------------------------------------------------- owners and runs
+def new_owner_key() -> str:
+    """A fresh key for one browser; it stays in that browser (BrowserState) and nowhere else."""
+    return secrets.token_urlsafe(24)
+
+
+def _digest(owner_key: str) -> str:
+    return hashlib.sha256(owner_key.encode()).hexdigest()
+
+
+def runs_root() -> Path:
+    from .training import runs_dir
+
+    return runs_dir()
+
+
+def claim_run(run_dir: str | Path, owner_key: str) -> None:
+    """Record that ``owner_key``'s browser made this run (outside the run folder: never zipped or pushed)."""
+    folder = runs_root() / OWNERS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / Path(run_dir).name).write_text(_digest(owner_key))
+
+
+def owns_run(run_dir: str | Path, owner_key: str | None) -> bool:
+    if not owner_key:
+        return False
+    record = runs_root() / OWNERS_DIR / Path(run_dir).name
+    try:
+        return secrets.compare_digest(record.read_text().strip(), _digest(owner_key))
+    except OSError:
+        return False
+
+
+def run_handle(run_dir: str | Path) -> str:
+    """How a run is named to a visitor: ``run:<name>`` when shared (no server path), the path when local."""
+    return f"{RUN_PREFIX}{Path(run_dir).name}" if is_shared() else str(run_dir)
+
+
+def run_folder(handle: str) -> Path:
+    """The folder of a run named ``run:<name>`` (a direct child of the runs folder), or AccessError."""
+    name = handle[len(RUN_PREFIX):] if handle.startswith(RUN_PREFIX) else ""
+    if not _RUN_NAME.match(name):
+        raise AccessError(f"'{handle[:80]}' is not the name of a run (expected run:<name>).")
+    folder = runs_root() / name
+    if not (folder / "config.json").is_file():
+        raise AccessError(f"There is no finished run called {name} on this server (runs are kept for a while, not forever).")
+    return folder
+
+
+def visitor_run(handle: str, owner_key: str | None, *, need_owner: bool) -> Path:
+    """The run folder a visitor refers to (``run:<name>``, or a path in local mode), checked for them.
+
+    In shared mode only ``run:<name>`` is accepted, and with ``need_owner`` (resume, push, listing)
+    the browser's owner key must match the run's."""
+    if not isinstance(handle, str):
+        raise AccessError("A run is named by text (run:<name>, or a folder on a local launch).")
+    handle = handle.strip()
+    if not is_shared():
+        return run_folder(handle) if handle.startswith(RUN_PREFIX) else Path(handle)
+    folder = run_folder(handle) if handle.startswith(RUN_PREFIX) else None
+    if folder is None:
+        raise AccessError("On a shared server a run is named run:<name>, as the Train tab shows it; server paths are not available.")
+    if need_owner and not owns_run(folder, owner_key):
+        raise AccessError(f"{handle[:80]} was not made in this browser: only the browser that trained a run can resume or push it.")
+    return folder
+
+
+def visible_runs(owner_key: str | None, runs: list[Path]) -> list[Path]:
+    """The runs a visitor may list: all of them locally, their own when shared."""
+    if not is_shared():
+        return runs
+    return [r for r in runs if owns_run(r, owner_key)]
+
+
+# ---------------------------------------------------------------------------- uploads
+def register_upload(path: str | Path) -> str:
+    """Name an uploaded weights file ``upload:<key>``; the key stands for this exact file, for a while."""
+    path = Path(path)
+    key = f"{secrets.token_hex(16)}/{path.name[:200]}"
+    with _lock:
+        _uploads[key] = path
+        while len(_uploads) > MAX_UPLOADS:
+            _uploads.popitem(last=False)
+    return UPLOAD_PREFIX + key
+
+
+def upload_path(handle: str) -> Path:
+    key = handle[len(UPLOAD_PREFIX):]
+    with _lock:
+        path = _uploads.get(key) if _UPLOAD_KEY.match(key) else None
+    if path is None or not path.is_file():
+        raise AccessError("That uploaded file is no longer on the server: upload it again.")
+    return path
+
+
+# ---------------------------------------------------------------------------- model sources
+def model_source(source: str) -> tuple[str, bool]:
+    """Map what a visitor typed or picked to what ``load_generator`` may open, for the current mode:
+    ``(source, allow_local)``.
+
+    ``run:`` and ``upload:`` handles become paths; in shared mode anything that is not a bundled
+    name or a Hub repo id is refused without touching the file system, and a repo id is never
+    looked up as a local path (``runs/x`` is a repo id there, not a folder)."""
+    from .hub import bundled_models, parse_repo_id
+
+    source = (source or "").strip()
+    if source.startswith(RUN_PREFIX):
+        return str(run_folder(source)), True
+    if source.startswith(UPLOAD_PREFIX):
+        return str(upload_path(source)), True
+    if not is_shared() or not source or source in bundled_models():
+        return source, not is_shared()
+    try:
+        parse_repo_id(source)
+    except GandemoError:
+        raise AccessError(
+            f"'{source[:80]}' is not available on a shared server: choose a bundled model, type a Hub repo id "
+            "(owner/name), upload a weights file, or open a run you trained here. Server paths can't be loaded."
+        ) from None
+    return source, False
+
+
+# ---------------------------------------------------------------------------- upload size
+DEFAULT_MAX_UPLOAD = "200MB"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*$", re.I)
+
+
+def parse_size(text: str | int) -> int:
+    """'200MB', '1.5 GB', '500k' or a byte count -> bytes (decimal units, like Gradio's own)."""
+    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
+        return text
+    m = _SIZE.match(str(text))
+    if not m:
+        raise GandemoError(f"An upload limit looks like 200MB, 1GB or 500kB (got {text!r}).")
+    unit = m.group(2).lower()[:1]
+    value = int(float(m.group(1)) * {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9}[unit])
+    if value < 1024:
+        raise GandemoError(f"An upload limit of {value} bytes is too small to upload an image (use e.g. 200MB).")
+    return value
+
+
+def max_upload_bytes() -> int:
+    """The largest file a visitor may upload ($GANDEMO_MAX_FILE_SIZE, default 200MB)."""
+    return parse_size(os.environ.get("GANDEMO_MAX_FILE_SIZE") or DEFAULT_MAX_UPLOAD)
+
+
+def format_size(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
