@@ -8,6 +8,7 @@ from .. import __version__
 from ..i18n import t
 from .generate_tab import build_generate_tab, load_model
 from .i18n import Localizer, connect, language_switch
+from .lab_tab import build_lab_tab, close_lab
 from .style_tab import build_style_tab
 from .train_tab import build_train_tab
 
@@ -38,11 +39,14 @@ def build_app() -> gr.Blocks:
         with gr.Tabs() as tabs:
             with tr(gr.Tab("Generate", id="generate"), label="tab.generate"):
                 generate_parts = build_generate_tab(tr)
+            with tr(gr.Tab("Lab", id="lab"), label="tab.lab"):
+                build_lab_tab(tr)
             with tr(gr.Tab("Train", id="train"), label="tab.train"):
                 train_parts = build_train_tab(tr)
             with tr(gr.Tab("Style transfer", id="style"), label="tab.style"):
                 build_style_tab(tr)
         connect(demo, tr, switch)
+        demo.unload(close_lab)  # a closed page frees its lab at once
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],
                   api_visibility="private")
         attach, attach_in, attach_out = train_parts["attach"]
