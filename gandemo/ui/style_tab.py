@@ -13,22 +13,12 @@ from PIL import Image
 
 from ..device import pick_device
 from ..errors import InvalidInputError
+from ..i18n import t, translate_message
 from ..style import StyleSettings, VGGFeatures, load_vgg19, stylize
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file
-from .i18n import Localizer
+from .i18n import Localizer, request_language
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "style"
-
-LESSON = """
-**Three losses, one picture.** The image is optimised pixel by pixel to please a pretrained image
-network (VGG19) in three ways. The **content loss** compares deep feature maps of the result and
-of your photo: it keeps objects and layout. The **style loss** compares *Gram matrices*: for each
-layer, how strongly every pair of feature channels fires together, summed over all positions.
-That throws away *where* things are and keeps textures, colours and brush strokes, which is what
-"style" means here. The **variation loss** (total variation) penalises differences between
-neighbouring pixels: more of it gives smoother, less noisy results. The sliders weigh the three
-against each other; the weights are normalised so a value means the same at any image size.
-"""
 
 _CANCELS: dict[str, threading.Event] = {}
 _VGG: dict[str, VGGFeatures] = {}
@@ -66,9 +56,9 @@ def arm_stop(request: gr.Request) -> None:
     _CANCELS[getattr(request, "session_hash", None) or "anonymous"] = threading.Event()
 
 
-def _image(value: Any, what: str) -> Image.Image | str:
+def _image(value: Any, missing_key: str) -> Image.Image | str:
     if value is None:
-        raise InvalidInputError(f"Add a {what} first.")
+        raise InvalidInputError(t(missing_key))
     if isinstance(value, (tuple, list)):  # gallery items: (image, caption)
         value = value[0]
     if isinstance(value, dict):
@@ -83,9 +73,9 @@ def _blend(text: str, n: int) -> tuple[float, ...] | None:
     try:
         weights = tuple(float(w) for w in text.replace(";", ",").split(",") if w.strip())
     except ValueError as e:
-        raise InvalidInputError(f"Style blend must be numbers separated by commas, like '1, 0.5'; got '{text}'.") from e
+        raise InvalidInputError(t("style.error.blend_numbers", text=text)) from e
     if len(weights) != n:
-        raise InvalidInputError(f"Give one blend weight per style image: {n} style image(s), {len(weights)} weight(s).")
+        raise InvalidInputError(t("style.error.blend_count", styles=n, weights=len(weights)))
     return weights
 
 
@@ -97,9 +87,9 @@ def run_style(
     multiscale: bool, style_blend: str, style_scale: float, pooling: str, request: gr.Request,
 ) -> Any:
     """Stream a style transfer: preview image, loss curves, status, and finally the PNG download."""
-    style_list = [_image(s, "style image") for s in (styles or [])]
+    style_list = [_image(s, "style.error.no_style") for s in (styles or [])]
     if not style_list:
-        raise InvalidInputError("Add at least one style image.")
+        raise InvalidInputError(t("style.error.no_styles"))
     settings = StyleSettings(
         size=int(size), steps=int(steps), content_weight=10 ** float(content_weight_log10),
         style_weight=10 ** float(style_weight_log10),
@@ -112,27 +102,28 @@ def run_style(
         settings.content_weight = 0.0
     key = getattr(request, "session_hash", None) or "anonymous"
     cancel = _CANCELS.setdefault(key, threading.Event())
-    events = stylize(_image(content, "content image"), style_list, settings, cancel, vgg=_vgg(pooling))
+    events = stylize(_image(content, "style.error.no_content"), style_list, settings, cancel, vgg=_vgg(pooling))
     rows: list[dict[str, float]] = []
     preview = None
     previews = PreviewFiles("style-preview")
     try:
         for ev in events:
             if math.isfinite(ev.total_loss) and not ev.done:
-                rows += [{"step": ev.step, "term": t, "log10 loss": math.log10(v)} for t, v in
+                rows += [{"step": ev.step, "term": term, "log10 loss": math.log10(v)} for term, v in
                          (("content", ev.content_loss), ("style", ev.style_loss), ("variation", ev.tv_loss))
                          if math.isfinite(v) and v > 0]
             if ev.preview is not None:
                 preview = previews(ev.preview)
             status = (f"<progress value='{ev.step}' max='{max(ev.total_steps, 1)}' style='width:100%'></progress>\n\n"
-                      f"{ev.message} · {ev.elapsed:.0f} s")
+                      + t("style.status.progress", message=translate_message(ev.message), elapsed=f"{ev.elapsed:.0f}"))
             plot = pd.DataFrame(rows[-3000:]) if rows else None
             if ev.done:
                 out = png_file(ev.image, output_dir("style") / ("stylized_partial.png" if ev.cancelled else "stylized.png"))
-                note = "⏹️ Stopped; here is the image so far." if ev.cancelled else "✅ Done."
-                yield (out, plot, f"{note} {ev.image.width}×{ev.image.height} px in {ev.elapsed:.0f} s. "
-                       f"Final losses: content {ev.content_loss:.3g}, style {ev.style_loss:.3g}, variation {ev.tv_loss:.3g}.",
-                       out)
+                note = t("style.status.stopped" if ev.cancelled else "style.status.done")
+                summary = t("style.status.summary", width=ev.image.width, height=ev.image.height,
+                            elapsed=f"{ev.elapsed:.0f}", content=f"{ev.content_loss:.3g}", style=f"{ev.style_loss:.3g}",
+                            variation=f"{ev.tv_loss:.3g}")
+                yield out, plot, f"{note} {summary}", out
                 return
             yield preview, plot, status, None
     finally:
@@ -143,9 +134,9 @@ def stop_style(request: gr.Request) -> str:
     """Stop this visitor's running (or queued) style transfer within one optimiser step."""
     cancel = _CANCELS.get(getattr(request, "session_hash", None) or "anonymous")
     if cancel is None:
-        return "Nothing is running."
+        return t("style.stop.none", request_language(request))
     cancel.set()
-    return "Stopping…"
+    return t("style.stop.stopping", request_language(request))
 
 
 def _examples() -> list[list[Any]]:
@@ -157,43 +148,48 @@ def _examples() -> list[list[Any]]:
 
 
 def build_style_tab(tr: Localizer) -> None:
-    gr.Markdown(LESSON)
+    tr(gr.Markdown(), value="style.lesson")
     on_gpu = pick_device().type == "cuda"
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             content = tolerate_undecodable(
-                gr.Image(label="Content image", type="filepath", image_mode=None, elem_id="style-content"))
-            styles = gr.Gallery(label="Style image(s)", type="filepath", interactive=True, columns=3, height=200,
-                                elem_id="style-images")
-            cw = gr.Slider(-3, 3, value=0, step=0.1, label="Content weight (log10; -3 = off)")
-            sw = gr.Slider(-2, 4, value=round(math.log10(50), 1), step=0.1, label="Style weight (log10)")
-            tvw = gr.Slider(-3, 2, value=round(math.log10(5), 1), step=0.1, label="Variation weight (log10; -3 = off)")
+                tr(gr.Image(type="filepath", image_mode=None, elem_id="style-content"), label="style.content"))
+            styles = tr(gr.Gallery(type="filepath", interactive=True, columns=3, height=200, elem_id="style-images"),
+                        label="style.styles")
+            cw = tr(gr.Slider(-3, 3, value=0, step=0.1), label="style.content_weight")
+            sw = tr(gr.Slider(-2, 4, value=round(math.log10(50), 1), step=0.1), label="style.style_weight")
+            tvw = tr(gr.Slider(-3, 2, value=round(math.log10(5), 1), step=0.1), label="style.tv_weight")
             with gr.Row():
-                steps = gr.Slider(1, 1000, value=300 if on_gpu else 120, step=1, label="Steps")
-                size = gr.Slider(64, 2048 if on_gpu else 1024, value=512 if on_gpu else 256, step=32, label="Output size (long side, px)")
-            with gr.Accordion("More options", open=False):
+                steps = tr(gr.Slider(1, 1000, value=300 if on_gpu else 120, step=1), label="style.steps")
+                size = tr(gr.Slider(64, 2048 if on_gpu else 1024, value=512 if on_gpu else 256, step=32), label="style.size")
+            with tr(gr.Accordion("More options", open=False), label="style.more"):
                 with gr.Row():
-                    optimizer = gr.Radio(["lbfgs", "adam"], value="lbfgs", label="Optimiser")
-                    init = gr.Radio(["content", "noise", "style-noise"], value="content", label="Start from")
-                    pooling = gr.Radio(["max", "avg"], value="max", label="Pooling")
+                    optimizer = tr(gr.Radio(["lbfgs", "adam"], value="lbfgs"), label="style.optimizer",
+                                   choices=[("style.optimizer.lbfgs", "lbfgs"), ("style.optimizer.adam", "adam")])
+                    init = tr(gr.Radio(["content", "noise", "style-noise"], value="content"), label="style.init",
+                              choices=[("style.init.content", "content"), ("style.init.noise", "noise"),
+                                       ("style.init.style_noise", "style-noise")])
+                    pooling = tr(gr.Radio(["max", "avg"], value="max"), label="style.pooling",
+                                 choices=[("style.pooling.max", "max"), ("style.pooling.avg", "avg")])
                 with gr.Row():
-                    preserve = gr.Checkbox(label="Preserve the content's colours")
-                    multiscale = gr.Checkbox(label="Coarse-to-fine (multi-scale)")
+                    preserve = tr(gr.Checkbox(), label="style.preserve_colors")
+                    multiscale = tr(gr.Checkbox(), label="style.multiscale")
                 with gr.Row():
-                    blend = gr.Textbox(label="Style blend weights", placeholder="e.g. 1, 0.5 (one per style image)")
-                    scale = gr.Slider(0.25, 2, value=1, step=0.05, label="Style scale")
+                    blend = tr(gr.Textbox(), label="style.blend", placeholder="style.blend.placeholder")
+                    scale = tr(gr.Slider(0.25, 2, value=1, step=0.05), label="style.scale")
             with gr.Row():
-                run = gr.Button("Stylize", variant="primary", elem_id="style-run")
-                stop = gr.Button("Stop", variant="stop", elem_id="style-stop")
+                run = tr(gr.Button(variant="primary", elem_id="style-run"), value="style.run")
+                stop = tr(gr.Button(variant="stop", elem_id="style-stop"), value="style.stop")
         with gr.Column(scale=1):
-            result = gr.Image(label="Result (live preview)", type="pil", format="png", interactive=False, elem_id="style-result")
+            result = tr(gr.Image(type="pil", format="png", interactive=False, elem_id="style-result"), label="style.result")
             status = gr.Markdown(elem_id="style-status")
             stop_note = gr.Markdown(elem_id="style-stop-note")
-            plot = gr.LinePlot(x="step", y="log10 loss", color="term", label="Loss terms (unweighted, log10)", height=220)
-            download = gr.File(label="Full-resolution PNG", interactive=False)
+            plot = tr(gr.LinePlot(x="step", y="log10 loss", color="term", height=220), label="style.plot")
+            download = tr(gr.File(interactive=False), label="style.download")
     examples = _examples()
     if examples:
-        gr.Examples(examples, [content, styles], label="Examples (made by the project, CC0)")
+        gallery = gr.Examples(examples, [content, styles], label=t("style.examples", "en"))
+        tr(gallery.dataset, label="style.examples")
     inputs = [content, styles, cw, sw, tvw, steps, size, optimizer, init, preserve, multiscale, blend, scale, pooling]
     run.click(arm_stop, None, None, queue=False, api_visibility="private").then(
         run_style, inputs, [result, plot, status, download], api_name="stylize",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -24,48 +25,34 @@ from ..device import pick_device
 from ..errors import InvalidInputError
 from ..gan.train import TrainConfig, TrainEvent
 from ..hub import push_folder
+from ..i18n import catalog, current_language, t, translate_message
 from ..intake import IntakeOptions
 from ..jobs import JOBS, Job
 from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir
-from .i18n import Localizer
+from .i18n import Localizer, request_language
 
-LESSON = """
-**Two phases, every step.** First the *discriminator* D looks at a batch of your real images
-(target: "real") and a batch the generator just made (target: "fake") and improves at telling them
-apart. Then the *generator* G makes a batch, D scores it, and G changes so that D would say "real";
-D is not updated in this phase. **Why the losses don't just fall:** the two networks are
-opponents, so each one's progress makes the other's loss go up. Healthy training looks like two
-lines wobbling around a level, with D(x) a bit above D(G(z)). Watch the samples, not the loss.
-"""
-
-FIXES = """
-**Built-in fixes** (all on by default, tuned for 20–2000 images): *DiffAugment* shows D randomly
-shifted, recoloured and cut-out versions of real and fake images so it can't memorise a small set;
-*label smoothing* asks D for 0.9 instead of 1 on real images so it stays less sure of itself;
-*spectral norm* limits how sharply D can react, which steadies training; *skip-D* pauses D's
-updates while it is winning by a wide margin (the lesson's remedy for an overpowering
-discriminator); the *EMA* generator averages G's recent weights for smoother samples.
-"""
-
-STATUS_IDLE = "Upload at least 8 images (or a .zip), then press **Start training**."
+STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
 
 
 def _progress_html(step: int, total: int) -> str:
     return f'<progress value="{step}" max="{max(total, 1)}" style="width:100%"></progress>'
 
 
-def _fmt_eta(seconds: float) -> str:
+def _fmt_eta(seconds: float, lang: str | None = None) -> str:
     if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+        return t("train.eta.seconds", lang, n=f"{seconds:.0f}")
+    if seconds < 5400:
+        return t("train.eta.minutes", lang, n=f"{seconds / 60:.0f}")
+    return t("train.eta.hours", lang, n=f"{seconds / 3600:.1f}")
 
 
 class _View:
-    """Turns a job's events into widget values."""
+    """Turns a job's events into widget values, in ``lang`` (the page's language)."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, lang: str | None = None):
         self.job = job
+        self.lang = lang or current_language()
         self.rows: list[dict[str, float]] = []
         self.preview: str | None = None  # the newest sample grid as a PNG file, written when shown
         self._unsaved: Image.Image | None = None
@@ -83,40 +70,41 @@ class _View:
             self._unsaved = event.preview
         for h in event.health:
             icon = "⚠️" if h.level == "warning" else ("🛑" if h.level == "error" else "ℹ️")
-            self.health.append(f"{icon} **step {event.step}:** {h.text}")
+            text = translate_message(h.text, self.lang)
+            self.health.append(f"{icon} {t('train.health.at_step', self.lang, step=event.step)} {text}")
         if event.kind == "start" and event.message:
-            self.health.append(f"ℹ️ {event.message}")
+            self.health.append(f"ℹ️ {translate_message(event.message, self.lang)}")
         if event.checkpoint is not None and event.kind in ("done", "stopped"):
             out = output_dir("run")
             self.files = [str(zip_run(event.checkpoint, out / f"{Path(event.checkpoint).name}.zip"))]
 
     def outputs(self) -> tuple[Any, ...]:
-        ev, job = self.last, self.job
+        ev, job, lang = self.last, self.job, self.lang
         if self._unsaved is not None:
             self._previews = self._previews or PreviewFiles("train-preview")
             self.preview, self._unsaved = self._previews(self._unsaved), None
         if ev is None:
-            status = "Starting…"
+            status = t("train.status.starting", lang)
         else:
-            status = (f"**Step {ev.step} / {ev.total_steps}** · {ev.images_per_s:.0f} images/s · "
-                      f"ETA {_fmt_eta(ev.eta_s)} · {job.device}")
+            status = t("train.status.step", lang, step=ev.step, total=ev.total_steps, rate=f"{ev.images_per_s:.0f}",
+                       eta=_fmt_eta(ev.eta_s, lang), device=job.device)
         if job.status == "done":
-            status = f"✅ Finished {ev.step if ev else 0} steps. Download the checkpoint or open it in Generate."
+            status = t("train.status.done", lang, steps=ev.step if ev else 0)
         elif job.status == "stopped":
-            status = f"⏹️ Stopped at step {ev.step if ev else 0}; the checkpoint was saved."
+            status = t("train.status.stopped", lang, step=ev.step if ev else 0)
         elif job.status == "error":
-            status = f"🛑 Training failed: {job.error}"
+            status = t("train.status.failed", lang, error=translate_message(job.error, lang))
         total = ev.total_steps if ev else 1
         progress = _progress_html(ev.step if ev else 0, total)
         df = pd.DataFrame(self.rows[-2000:]) if self.rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
         losses = df.melt(id_vars="step", value_vars=["loss_d", "loss_g"], var_name="curve", value_name="value")
         probs = df.melt(id_vars="step", value_vars=["d_real", "d_fake"], var_name="curve", value_name="value")
-        health = "\n\n".join(self.health[-12:]) or "No problems detected so far."
+        health = "\n\n".join(self.health[-12:]) or t("train.health.none", lang)
         return (status + "\n\n" + progress, self.preview, losses, probs, health, self.files, self.run_dir)
 
 
-def _follow(job: Job) -> Any:
-    view = _View(job)
+def _follow(job: Job, lang: str | None = None) -> Any:
+    view = _View(job, lang)
     last_yield = 0.0
     for batch in job.follow():
         for event in batch:
@@ -128,8 +116,16 @@ def _follow(job: Job) -> Any:
     yield view.outputs()
 
 
-def _describe(event: TrainEvent) -> str:
-    return f"step {event.step} of {event.total_steps}, about {_fmt_eta(event.eta_s)} left"
+def _describe(event: TrainEvent, lang: str | None = "en") -> str:
+    """A job's progress in words ("step 40 of 1000, about 3 min left"): kept in English on the job (it
+    is shared by every visitor), said in each visitor's language by ``_progress_of``."""
+    return t("train.progress", lang, step=event.step, total=event.total_steps, eta=_fmt_eta(event.eta_s, lang))
+
+
+def _progress_of(job: Job) -> str:
+    """How far ``job`` has got, in the current language."""
+    last = job.events[-1] if job.events else None
+    return _describe(last, None) if isinstance(last, TrainEvent) else t("train.progress.starting")
 
 
 @gpu(duration=600)
@@ -145,9 +141,9 @@ def train(
     ``steps`` is the training length, counted in ``unit``: "steps" or "epochs" (passes over the images)."""
     paths = [f if isinstance(f, str) else f.name for f in (files or [])]
     if not paths:
-        raise InvalidInputError("Upload some images (or one .zip of images) first: at least 8 usable ones.")
+        raise InvalidInputError(t("train.error.no_images"))
     if unit not in ("steps", "epochs"):
-        raise InvalidInputError(f"Count the training length in steps or epochs (got {unit!r}).")
+        raise InvalidInputError(t("train.error.unit", unit=repr(unit)))
     epochs = float(steps) if unit == "epochs" else None  # prepare_trainer checks and converts it
     config = TrainConfig(
         image_size=int(resolution), steps=1 if epochs else int(steps), batch_size=int(batch_size), lr_g=float(lr_g), lr_d=float(lr_d),
@@ -159,8 +155,7 @@ def train(
     ).validate()
     busy = JOBS.running(str(pick_device()))
     if busy is not None and not busy.finished:
-        raise gr.Error(f"The trainer is busy with another run ({busy.progress}). Only one training job runs at a "
-                       "time on this machine; please try again when it ends.", title="Trainer busy")
+        raise gr.Error(t("train.error.busy", progress=_progress_of(busy)), title=t("train.error.busy.title"))
     owner = _owner_key(job_info)
     resume_dir = visitor_run(resume, owner, need_owner=True) if resume else None
     intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha)
@@ -168,23 +163,24 @@ def train(
     if not resume:  # a resumed run keeps its saved settings; a new one checkpoints 4 times (every 100+ steps)
         trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
     claim_run(trainer.out_dir, owner)
-    gr.Info(summary)
+    gr.Info(_summary_text(summary))
     job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe)
     job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
     info = {"job_id": job.id, "token": job.token, "owner": owner}
     for outputs in _follow(job):
         yield (*outputs, info)
     if job.status == "error":
-        raise gr.Error(f"Training failed: {job.error}")
+        raise gr.Error(t("train.error.failed", error=translate_message(job.error)))
 
 
-def attach(job_info: dict[str, Any] | None) -> Any:
+def attach(job_info: dict[str, Any] | None, request: gr.Request) -> Any:
     """Re-attach a reloaded page to its job (running or just finished)."""
+    lang = request_language(request)
     job = JOBS.get((job_info or {}).get("job_id"))
     if job is None:
-        yield (STATUS_IDLE, None, None, None, "", None, "", job_info)
+        yield (t(STATUS_IDLE, lang), None, None, None, "", None, "", job_info)
         return
-    for outputs in _follow(job):
+    for outputs in _follow(job, lang):
         yield (*outputs, job_info)
 
 
@@ -193,10 +189,16 @@ def stop_training(job_info: dict[str, Any] | None) -> str:
     """Ask the running job to stop after its current step; it saves a checkpoint on the way out."""
     job = JOBS.get((job_info or {}).get("job_id"))
     if job is None or job.finished:
-        return "No training job of yours is running."
+        return t("train.stop.none")
     if not job.stop((job_info or {}).get("token")):
-        return "This job was started by someone else; only they can stop it."
-    return "Stopping after the current step; the checkpoint will be saved."
+        return t("train.stop.not_yours")
+    return t("train.stop.stopping")
+
+
+def _summary_text(summary: str) -> str:
+    """The intake summary in the current language: "Used 12 of 12 files." and, for a length in epochs,
+    "1 epochs of 12 images at batch 8: 2 steps in total." are translated one by one."""
+    return " ".join(translate_message(part) for part in re.split(r"(?<=\.) (?=\d)", summary))
 
 
 def _owner_key(job_info: Any) -> str:
@@ -211,13 +213,13 @@ def push(run_dir: str, repo_id: str, token: str, private: bool, job_info: dict[s
 
     On a shared server only the browser that trained the run (its owner key in ``job_info``) may push it."""
     if not isinstance(run_dir, str) or not run_dir.strip():
-        raise InvalidInputError("Train (or resume) a model first: there is no checkpoint to push yet.")
+        raise InvalidInputError(t("train.push.nothing"))
     owner = job_info.get("owner") if isinstance(job_info, dict) else None
     folder = visitor_run(run_dir, owner, need_owner=True)
     if not folder.is_dir():
-        raise InvalidInputError("Train (or resume) a model first: there is no checkpoint to push yet.")
+        raise InvalidInputError(t("train.push.nothing"))
     url = push_folder(folder, repo_id, token, private=private)
-    return f"✅ Pushed to [{url}]({url})."
+    return t("train.push.done", url=url)
 
 
 def refresh_runs(job_info: dict[str, Any] | None) -> dict[str, Any]:
@@ -227,79 +229,99 @@ def refresh_runs(job_info: dict[str, Any] | None) -> dict[str, Any]:
     return gr.update(choices=[""] + runs)
 
 
+def _with_size(key: str, size: str) -> str:
+    """A catalog key for ``key``'s texts with ``{size}`` filled in (the Localizer sets texts by key,
+    without parameters, and the upload limit is fixed when the app starts)."""
+    derived = f"{key}@{size}"
+    entries = catalog()
+    if derived not in entries:
+        entries[derived] = {lang: text.format(size=size) for lang, text in entries[key].items()}
+    return derived
+
+
+def relabel_length(unit: str, request: gr.Request) -> dict[str, Any]:
+    """The length box says what it counts (steps or epochs), in the page's language."""
+    return gr.update(label=t("train.epochs" if unit == "epochs" else "train.steps", request_language(request)))
+
+
 def build_train_tab(tr: Localizer) -> dict[str, Any]:
-    gr.Markdown(LESSON)
+    tr(gr.Markdown(), value="train.lesson")
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            files = gr.File(label=f"Your images (PNG, JPEG, WebP, BMP, GIF, TIFF) or a .zip, up to {format_size(max_upload_bytes())} per file",
-                            file_count="multiple",
-                            file_types=["image", ".zip", ".tif", ".tiff", ".webp"], elem_id="train-files")
+            files = tr(gr.File(file_count="multiple", file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
+                               elem_id="train-files"),
+                       label=_with_size("train.files", format_size(max_upload_bytes())))
             with gr.Row():
-                resolution = gr.Radio(["32", "64", "128"], value="64", label="Resolution (px)")
-                steps = gr.Number(value=1000, precision=0, minimum=1, maximum=1_000_000, label="Steps")
-                unit = gr.Radio(["steps", "epochs"], value="steps", label="Count length in",
-                                info="An epoch is one pass over your images.")
-                batch_size = gr.Slider(4, 256, value=32, step=4, label="Batch size")
-            with gr.Accordion("Advanced settings", open=False):
+                resolution = tr(gr.Radio(["32", "64", "128"], value="64"), label="train.resolution")
+                steps = tr(gr.Number(value=1000, precision=0, minimum=1, maximum=1_000_000), label="train.steps")
+                unit = tr(gr.Radio(["steps", "epochs"], value="steps"), label="train.unit", info="train.unit.info",
+                          choices=[("train.unit.steps", "steps"), ("train.unit.epochs", "epochs")])
+                batch_size = tr(gr.Slider(4, 256, value=32, step=4), label="train.batch_size")
+            with tr(gr.Accordion("Advanced settings", open=False), label="train.advanced"):
                 with gr.Row():
-                    lr_g = gr.Number(value=2e-4, label="Learning rate G", minimum=1e-6, maximum=0.1)
-                    lr_d = gr.Number(value=2e-4, label="Learning rate D", minimum=1e-6, maximum=0.1)
-                    beta1 = gr.Number(value=0.5, label="Adam β1", minimum=0, maximum=0.999)
-                    beta2 = gr.Number(value=0.999, label="Adam β2", minimum=0, maximum=0.9999)
+                    lr_g = tr(gr.Number(value=2e-4, minimum=1e-6, maximum=0.1), label="train.lr_g")
+                    lr_d = tr(gr.Number(value=2e-4, minimum=1e-6, maximum=0.1), label="train.lr_d")
+                    beta1 = tr(gr.Number(value=0.5, minimum=0, maximum=0.999), label="train.beta1")
+                    beta2 = tr(gr.Number(value=0.999, minimum=0, maximum=0.9999), label="train.beta2")
                 with gr.Row():
-                    width = gr.Slider(16, 128, value=64, step=8, label="Network width")
-                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-                    loss = gr.Radio(["bce", "hinge"], value="bce", label="Loss")
-                augment = gr.CheckboxGroup(["color", "translation", "cutout"], value=["color", "translation", "cutout"],
-                                           label="DiffAugment (on real and fake images for D)")
+                    width = tr(gr.Slider(16, 128, value=64, step=8), label="train.width")
+                    seed = tr(gr.Number(value=0, precision=0, minimum=0), label="train.seed")
+                    loss = tr(gr.Radio(["bce", "hinge"], value="bce"), label="train.loss",
+                              choices=[("train.loss.bce", "bce"), ("train.loss.hinge", "hinge")])
+                augment = tr(gr.CheckboxGroup(["color", "translation", "cutout"], value=["color", "translation", "cutout"]),
+                             label="train.augment",
+                             choices=[("train.augment.color", "color"), ("train.augment.translation", "translation"),
+                                      ("train.augment.cutout", "cutout")])
                 with gr.Row():
-                    mirror = gr.Checkbox(value=False, label="Random horizontal flips of real images",
-                                         info="Only for subjects without a left and right: it makes shoes face both ways.")
-                    spectral_norm = gr.Checkbox(value=True, label="Spectral norm in D")
+                    mirror = tr(gr.Checkbox(value=False), label="train.mirror", info="train.mirror.info")
+                    spectral_norm = tr(gr.Checkbox(value=True), label="train.spectral_norm")
                 with gr.Row():
-                    label_smoothing = gr.Slider(0.7, 1.0, value=0.9, step=0.05, label="Real label (1 = no smoothing)")
-                    d_skip = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Skip D update while its loss is below (0 = off)")
+                    label_smoothing = tr(gr.Slider(0.7, 1.0, value=0.9, step=0.05), label="train.label_smoothing")
+                    d_skip = tr(gr.Slider(0, 0.5, value=0.05, step=0.01), label="train.d_skip")
                 with gr.Row():
-                    ema = gr.Slider(0, 0.9999, value=0.999, step=0.0001, label="EMA decay of G (0 = off)")
-                    r1 = gr.Slider(0, 10, value=0, step=0.1, label="R1 penalty γ (0 = off)")
-                    preview_every = gr.Slider(10, 1000, value=50, step=10, label="Preview every N steps")
+                    ema = tr(gr.Slider(0, 0.9999, value=0.999, step=0.0001), label="train.ema")
+                    r1 = tr(gr.Slider(0, 10, value=0, step=0.1), label="train.r1")
+                    preview_every = tr(gr.Slider(10, 1000, value=50, step=10), label="train.preview_every")
                 with gr.Row():
-                    fit = gr.Radio(["crop", "pad"], value="crop", label="Non-square images")
-                    alpha = gr.Radio(["keep", "flatten"], value="keep", label="Transparency")
+                    fit = tr(gr.Radio(["crop", "pad"], value="crop"), label="train.fit",
+                             choices=[("train.fit.crop", "crop"), ("train.fit.pad", "pad")])
+                    alpha = tr(gr.Radio(["keep", "flatten"], value="keep"), label="train.alpha",
+                               choices=[("train.alpha.keep", "keep"), ("train.alpha.flatten", "flatten")])
                 with gr.Row():
-                    resume = gr.Dropdown([""], value="", label="Resume one of your runs" if is_shared() else "Resume from a run on this server",
-                                         scale=3, allow_custom_value=True)
+                    resume = tr(gr.Dropdown([""], value="", scale=3, allow_custom_value=True),
+                                label="train.resume.shared" if is_shared() else "train.resume")
                     refresh = gr.Button("↻", scale=0, min_width=40)
-            gr.Markdown(FIXES)
+            tr(gr.Markdown(), value="train.fixes")
             with gr.Row():
-                start = gr.Button("Start training", variant="primary", elem_id="train-start")
-                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+                start = tr(gr.Button(variant="primary", elem_id="train-start"), value="train.start")
+                stop = tr(gr.Button(variant="stop", elem_id="train-stop"), value="train.stop")
             stop_note = gr.Markdown(elem_id="train-stop-note")
         with gr.Column(scale=2):
-            status = gr.Markdown(STATUS_IDLE, elem_id="train-status")
-            preview = gr.Image(label="Samples from fixed noise (EMA generator)", format="png", image_mode=None, type="pil",
-                               interactive=False, elem_id="train-preview", elem_classes=["pixelated"])
+            # not registered with the Localizer: on a page load ``attach`` writes it (in the page's language),
+            # and a second writer could overwrite a finished job's status with the idle line
+            status = gr.Markdown(t(STATUS_IDLE, "en"), elem_id="train-status")
+            preview = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="train-preview",
+                                  elem_classes=["pixelated"]), label="train.preview")
             with gr.Row():
-                loss_plot = gr.LinePlot(x="step", y="value", color="curve", label="Losses", height=220)
-                prob_plot = gr.LinePlot(x="step", y="value", color="curve", label="D(x) and D(G(z))", y_lim=[0, 1], height=220)
+                loss_plot = tr(gr.LinePlot(x="step", y="value", color="curve", height=220), label="train.plot.losses")
+                prob_plot = tr(gr.LinePlot(x="step", y="value", color="curve", y_lim=[0, 1], height=220),
+                               label="train.plot.d_outputs")
             health = gr.Markdown(elem_id="train-health")
-            result = gr.File(label="Checkpoint (.zip: generator, model card, resumable state)", interactive=False)
-            run_dir = gr.Textbox(label="Run folder", interactive=False)
-            open_btn = gr.Button("Open in Generate")
-            with gr.Accordion("Push to the Hugging Face Hub", open=False):
-                repo_id = gr.Textbox(label="Repo id", placeholder="your-name/my-gan")
-                token = gr.Textbox(label="Access token (write)", type="password",
-                                   info="Used for this upload only; never stored or logged.")
-                private = gr.Checkbox(value=True, label="Private repo")
-                push_btn = gr.Button("Push to Hub")
+            result = tr(gr.File(interactive=False), label="train.checkpoint")
+            run_dir = tr(gr.Textbox(interactive=False), label="train.run_dir")
+            open_btn = tr(gr.Button(), value="train.open")
+            with tr(gr.Accordion("Push to the Hugging Face Hub", open=False), label="train.push"):
+                repo_id = tr(gr.Textbox(), label="train.push.repo_id", placeholder="train.push.repo_id.placeholder")
+                token = tr(gr.Textbox(type="password"), label="train.push.token", info="train.push.token.info")
+                private = tr(gr.Checkbox(value=True), label="train.push.private")
+                push_btn = tr(gr.Button(), value="train.push.button")
                 push_result = gr.Markdown()
     job_info = gr.BrowserState(None, storage_key="gandemo-train-job")
 
     settings = [files, resolution, steps, unit, batch_size, lr_g, lr_d, beta1, beta2, width, seed, loss, augment, mirror,
                 label_smoothing, spectral_norm, d_skip, ema, r1, preview_every, fit, alpha, resume, job_info]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
-    unit.change(lambda u: gr.update(label="Epochs" if u == "epochs" else "Steps"), unit, steps,
-                api_visibility="private", queue=False)
+    unit.change(relabel_length, unit, steps, api_visibility="private", queue=False)
     # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
