@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .errors import InvalidInputError
 from .gan.latent import MAX_SEED, interpolate_latents, latents_for_seeds
@@ -141,3 +141,53 @@ def write_animation(frames: list[Image.Image], path: str | Path, fps: float = 12
     from .images import upscale
 
     return save_animation([upscale(f, scale) for f in frames], path, fps=fps)
+
+
+@dataclass
+class LayerShape:
+    """One layer of a generator and the shape of what comes out of it, for one latent vector."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    parameters: int
+
+
+def layer_shapes(gen: Generator) -> list[LayerShape]:
+    """Run one latent vector through the generator and record every leaf layer's output shape:
+    a DCGAN grows a 1x1 'image' of latent_dim channels into the full picture, doubling the size at
+    each transposed convolution."""
+    shapes: list[LayerShape] = []
+    hooks = []
+    for name, module in gen.module.named_modules():
+        if list(module.children()):
+            continue
+
+        def record(mod: torch.nn.Module, _inputs: object, output: object, name: str = name) -> None:
+            if isinstance(output, torch.Tensor):
+                params = sum(p.numel() for p in mod.parameters(recurse=False))
+                shapes.append(LayerShape(name, type(mod).__name__, tuple(output.shape[1:]), params))
+
+        hooks.append(module.register_forward_hook(record))
+    try:
+        gen(torch.zeros(1, gen.latent_dim))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def latent_chart(z: torch.Tensor, highlight: list[int], width: int = 640, height: int = 120) -> Image.Image:
+    """A bar chart of a latent vector's values (one bar per dimension, in [-3, 3]); the dimensions a
+    person is steering are drawn in orange."""
+    values = z.flatten().tolist()
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    mid = height // 2
+    draw.line((0, mid, width, mid), fill=(180, 180, 180))
+    bar = width / max(len(values), 1)
+    for i, v in enumerate(values):
+        top = mid - max(-3.0, min(3.0, v)) / 3 * (mid - 4)
+        colour = (235, 130, 20) if i in highlight else (90, 110, 200)
+        draw.rectangle((i * bar, min(mid, top), max(i * bar, (i + 1) * bar - 1), max(mid, top)), fill=colour)
+    return image

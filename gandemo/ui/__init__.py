@@ -9,6 +9,7 @@ from ..i18n import t
 from .generate_tab import build_generate_tab, load_model
 from .i18n import Localizer, connect, language_switch
 from .lab_tab import build_lab_tab, close_lab
+from .quiz_tab import build_quiz_tab
 from .style_tab import build_style_tab
 from .train_tab import build_train_tab
 
@@ -45,6 +46,8 @@ def build_app() -> gr.Blocks:
                 train_parts = build_train_tab(tr)
             with tr(gr.Tab("Style transfer", id="style"), label="tab.style"):
                 build_style_tab(tr)
+            with tr(gr.Tab("Check yourself", id="quiz"), label="tab.quiz"):
+                build_quiz_tab(tr)
         connect(demo, tr, switch)
         demo.unload(close_lab)  # a closed page frees its lab at once
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],

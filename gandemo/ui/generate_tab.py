@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
 
 from ..access import is_shared, register_upload
 from ..errors import InvalidInputError
@@ -16,14 +18,16 @@ from ..explore import (
     check_seed,
     frame_strip,
     interpolation_frames,
+    latent_chart,
+    layer_shapes,
     sample_grid,
     write_animation,
 )
-from ..gan.latent import MAX_SEED
+from ..gan.latent import MAX_SEED, latent_for_seed
 from ..generator import Generator
 from ..hub import WEIGHT_SUFFIXES, bundled_models
 from ..i18n import t, translate_message
-from ..images import display_scale, upscale
+from ..images import display_scale, to_pil_list, upscale
 from .common import MODELS, default_model, gpu, human_errors, output_dir, png_file
 from .i18n import Localizer, request_language
 
@@ -122,6 +126,67 @@ def interpolate(
     return shown, str(gif), [str(gif), str(webp), str(strip_path)]
 
 
+STEERED = 5  # latent dimensions a person steers with sliders at once
+
+
+@gpu
+@human_errors
+def latent_reset(model: str, seed: float, first: float) -> list[Any]:
+    """A seed's latent vector: the image, the bar chart of all its values, and the sliders set to the
+    values of the ``STEERED`` dimensions from ``first`` on."""
+    gen = MODELS.get(model)
+    seed_value = check_seed(seed, t("generate.seed"))
+    z = latent_for_seed(seed_value, gen.latent_dim)
+    dims = _steered(first, gen.latent_dim)
+    sliders = [gr.update(value=round(float(z[d]), 2), label=f"z[{d}]", visible=True) for d in dims]
+    sliders += [gr.update(visible=False)] * (STEERED - len(dims))
+    return [*sliders, *_latent_outputs(gen, z, dims, model)]
+
+
+@gpu
+@human_errors
+def latent_steer(model: str, seed: float, first: float, z0: float, z1: float, z2: float, z3: float,
+                 z4: float) -> list[Any]:
+    """The same seed with the steered dimensions set to the sliders' values."""
+    values = (z0, z1, z2, z3, z4)[:STEERED]
+    gen = MODELS.get(model)
+    z = latent_for_seed(check_seed(seed, t("generate.seed")), gen.latent_dim)
+    dims = _steered(first, gen.latent_dim)
+    for d, v in zip(dims, values):
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            z[d] = max(-10.0, min(10.0, float(v)))
+    return _latent_outputs(gen, z, dims, model)
+
+
+def _steered(first: float, latent_dim: int) -> list[int]:
+    start = int(first or 0) if isinstance(first, (int, float)) and math.isfinite(first) else 0
+    start = max(0, min(start, max(latent_dim - STEERED, 0)))
+    return list(range(start, min(start + STEERED, latent_dim)))
+
+
+def _latent_outputs(gen: Generator, z: torch.Tensor, dims: list[int], model: str) -> list[Any]:
+    image = to_pil_list(gen(z[None]))[0]
+    out = output_dir("latent")
+    shown = png_file(upscale(image, display_scale(gen.image_size, target=256)), out / "image.png")
+    chart = png_file(latent_chart(z, dims), out / "latent.png")
+    note = t("generate.latent.note", dim=gen.latent_dim, first=dims[0], last=dims[-1],
+             norm=f"{float(z.norm()):.1f}", expected=f"{math.sqrt(gen.latent_dim):.1f}")
+    return [shown, chart, note]
+
+
+@gpu
+@human_errors
+def show_layers(model: str) -> str:
+    """The generator's layers and the shape of what each one outputs, from the latent vector to the image."""
+    gen = MODELS.get(model)
+    rows = [f"| {t('generate.layers.layer')} | {t('generate.layers.kind')} | {t('generate.layers.shape')} | "
+            f"{t('generate.layers.params')} |", "|---|---|---|---:|",
+            f"| z | {t('generate.layers.latent')} | {gen.latent_dim} × 1 × 1 | 0 |"]
+    for layer in layer_shapes(gen):
+        rows.append(f"| `{layer.name}` | {layer.kind} | {' × '.join(map(str, layer.shape))} | {layer.parameters:,} |")
+    return t("generate.layers.explain") + "\n\n" + "\n".join(rows)
+
+
 def pick_cell(state: dict[str, Any] | None, evt: gr.SelectData, request: gr.Request) -> tuple[int | None, str]:
     lang = request_language(request)
     if not state or not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2:
@@ -188,6 +253,27 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                 animation = tr(gr.Image(type="filepath", interactive=False, elem_id="animation", elem_classes=["pixelated"]),
                                label="generate.animation")
                 anim_files = tr(gr.File(file_count="multiple", interactive=False), label="generate.anim_downloads")
+            with tr(gr.Tab("Latent vector"), label="generate.latent_tab"):
+                tr(gr.Markdown(), value="generate.latent.intro")
+                with gr.Row():
+                    latent_seed = tr(gr.Number(value=0, precision=0, minimum=0, elem_id="latent-seed"), label="generate.seed")
+                    first_dim = tr(gr.Number(value=0, precision=0, minimum=0, elem_id="latent-first"),
+                                   label="generate.latent.first", info="generate.latent.first.info")
+                    latent_btn = tr(gr.Button(elem_id="latent-show"), value="generate.latent.show")
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=200):
+                        steer = [gr.Slider(-3, 3, value=0, step=0.05, label=f"z[{i}]", elem_id=f"latent-z{i}")
+                                 for i in range(STEERED)]
+                    with gr.Column(scale=1, min_width=200):
+                        latent_image = tr(gr.Image(type="filepath", interactive=False, elem_id="latent-image",
+                                                   elem_classes=["pixelated"]), label="generate.latent.image")
+                latent_bars = tr(gr.Image(type="filepath", interactive=False, elem_id="latent-chart"),
+                                 label="generate.latent.chart")
+                latent_note = gr.Markdown(elem_id="latent-note")
+            with tr(gr.Tab("Layers"), label="generate.layers_tab"):
+                tr(gr.Markdown(), value="generate.layers.intro")
+                layers_btn = tr(gr.Button(elem_id="layers-show"), value="generate.layers.show")
+                layers_table = gr.Markdown(elem_id="layers-table")
 
     grid_state = gr.State(None)
     picked = gr.State(None)
@@ -206,4 +292,11 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
         interpolate, [model, seed_a, seed_b, frames, method, mode, fps, truncation], [strip, animation, anim_files],
         api_name="interpolate", show_progress_on=[strip],
     )
+    latent_out = [latent_image, latent_bars, latent_note]
+    latent_btn.click(latent_reset, [model, latent_seed, first_dim], [*steer, *latent_out], api_name="latent_vector",
+                     show_progress_on=[latent_image])
+    for slider in steer:
+        slider.release(latent_steer, [model, latent_seed, first_dim, *steer], latent_out, api_visibility="private",
+                       show_progress="hidden", trigger_mode="always_last")
+    layers_btn.click(show_layers, model, layers_table, api_name="generator_layers")
     return {"model": model, "info": info}
