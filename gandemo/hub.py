@@ -28,8 +28,12 @@ MAX_FOLDER_DEPTH = 2
 
 
 def bundled_dir() -> Path:
-    """The folder of bundled checkpoints ($GANDEMO_WEIGHTS_DIR or the repository's weights/)."""
-    return Path(os.environ.get("GANDEMO_WEIGHTS_DIR") or PACKAGE_ROOT.parent / "weights")
+    """The folder of bundled checkpoints: $GANDEMO_WEIGHTS_DIR, else the repository's weights/ (a
+    checkout, or ``pip install -e .``), else the copy an installed package carries (gandemo/bundled)."""
+    if os.environ.get("GANDEMO_WEIGHTS_DIR"):
+        return Path(os.environ["GANDEMO_WEIGHTS_DIR"])
+    checkout = PACKAGE_ROOT.parent / "weights"
+    return checkout if checkout.is_dir() else PACKAGE_ROOT / "bundled"
 
 
 def bundled_models() -> list[str]:
