@@ -41,9 +41,12 @@ class SampleGrid:
 
 
 def check_seed(seed: int, name: str = "seed") -> int:
+    """A seed as an int; 1.5 is refused (not rounded), like text, NaN or infinity."""
+    if isinstance(seed, bool) or (isinstance(seed, float) and not seed.is_integer()):
+        raise InvalidInputError(f"The {name} must be a whole number, got {seed!r}.")
     try:
         seed = int(seed)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise InvalidInputError(f"The {name} must be a whole number, got {seed!r}.") from e
     if not 0 <= seed <= MAX_SEED - MAX_SAMPLES:
         raise InvalidInputError(f"The {name} must be between 0 and {MAX_SEED - MAX_SAMPLES}, got {seed}.")

@@ -8,6 +8,7 @@ that the device is busy and how far the running job has got.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -91,6 +92,18 @@ class Job:
         return True
 
 
+def lower_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by ``nice`` (no-op where the OS can't); True if done."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 class JobManager:
     """Admits one running job per device."""
 
@@ -109,8 +122,11 @@ class JobManager:
             return self._jobs.get(job_id or "")
 
     def start(self, kind: str, device: str, work: Callable[[Job], Iterator[Any]],
-              describe: Callable[[Any], str] = str) -> Job:
-        """Run ``work(job)`` in a thread, recording every event it yields; BusyError if the device is taken."""
+              describe: Callable[[Any], str] = str, nice: int = 0) -> Job:
+        """Run ``work(job)`` in a thread, recording every event it yields; BusyError if the device is taken.
+
+        ``nice`` > 0 lowers the thread's CPU priority (Linux: threads are scheduled one by one), so a
+        long job on a small machine yields the CPU to visitors' quick requests and takes the rest."""
         with self._lock:
             current = self._jobs.get(self._running.get(device, ""))
             if current is not None and not current.finished:
@@ -128,6 +144,7 @@ class JobManager:
                 self._jobs.pop(old.id, None)
 
         def run() -> None:
+            lower_priority(nice)
             try:
                 for event in work(job):
                     job.progress = describe(event)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +32,13 @@ from ..generator import Generator
 from ..hub import WEIGHT_SUFFIXES, bundled_models
 from ..i18n import t, translate_message
 from ..images import display_scale, to_pil_list, upscale
-from .common import MODELS, default_model, gpu, human_errors, output_dir, png_file
+from .common import MODELS, OUTPUT_MAX_AGE_S, default_model, gpu, human_errors, output_dir, png_file
 from .i18n import Localizer, request_language
 
+# Generate, Interpolate and model loading share a small pool of workers of their own: a class's clicks
+# run two at a time (one per core on a small machine) instead of queueing behind each other, and never
+# behind training or the Lab (benchmarks/classroom_load.py).
+EXPLORE = {"concurrency_id": "explore", "concurrency_limit": int(os.environ.get("GANDEMO_EXPLORE_CONCURRENCY", "2"))}
 MODES = ["A → B", "Loop A → B → A", "Latent walk (A, B and random seeds, looping)"]
 MODE_KEYS = ["generate.mode.ab", "generate.mode.loop", "generate.mode.walk"]
 
@@ -79,12 +87,51 @@ def load_upload(file: str | None) -> tuple[dict[str, Any], str]:
     return load_model(register_upload(path))
 
 
+class ResultCache:
+    """Recent results by their inputs: a class that all presses Generate with the default seed gets one
+    computation and 29 answers from memory. Entries name files in the output folder, which live an
+    hour; an entry is used for half that and only while its files exist."""
+
+    def __init__(self, capacity: int = 256, max_age_s: float = OUTPUT_MAX_AGE_S / 2) -> None:
+        self.capacity, self.max_age_s = capacity, max_age_s
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, Any, list[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            made, value, files = item
+            if time.monotonic() - made > self.max_age_s or not all(Path(f).is_file() for f in files):
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[Any, ...], value: Any, files: list[str]) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value, files)
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
+RESULTS = ResultCache()
+
+
 @gpu
 @human_errors
 def generate(model: str, seed: float, num: float, truncation: float) -> tuple[str, list[str], str, dict[str, Any]]:
     """Seeded sample grid: the upscaled grid, downloads (native and upscaled PNG), model info and
     the state needed to map a click on the grid to a seed."""
     gen = MODELS.get(model)
+    check_whole(num, t("generate.images"))
+    key = ("grid", model, id(gen), check_seed(seed, t("generate.seed")), num, truncation)
+    cached = RESULTS.get(key)
+    if cached is not None:
+        big_path, downloads, state = cached
+        return big_path, downloads, model_info(gen), state
     result = sample_grid(gen, seed, num, truncation or None)  # type: ignore[arg-type]  # it validates (None too)
     scale = display_scale(result.grid.width, target=768)
     shown = upscale(result.grid, scale)
@@ -95,8 +142,16 @@ def generate(model: str, seed: float, num: float, truncation: float) -> tuple[st
     # compress_level=1: nearest-neighbour upscales compress well anyway, and level 6 costs ~4x the time
     shown.save(big_path, compress_level=1)
     state = {"seeds": result.seeds, "columns": result.columns, "cell": gen.image_size * scale}
+    downloads = [str(native_path), str(big_path)]
+    RESULTS.put(key, (str(big_path), downloads, state), downloads)
     # the path, not the PIL image: Gradio would encode the same PNG a second time
-    return str(big_path), [str(native_path), str(big_path)], model_info(gen), state
+    return str(big_path), downloads, model_info(gen), state
+
+
+def check_whole(value: Any, name: str) -> None:
+    """Counts are whole numbers: 2.5 images is a mistake to point out, not to round."""
+    if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+        raise InvalidInputError(t("generate.error.whole", name=name, value=value))
 
 
 @gpu
@@ -109,6 +164,13 @@ def interpolate(
     if mode not in MODES:
         raise InvalidInputError(f"Mode must be one of: {', '.join(MODES)}.")
     seeds = [check_seed(seed_a, "seed A"), check_seed(seed_b, "seed B")]  # an empty box is None
+    check_whole(frames, t("generate.frames"))
+    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps):
+        raise InvalidInputError(t("generate.error.fps", value=fps))
+    key = ("interpolation", model, id(gen), tuple(seeds), frames, method, mode, fps, truncation)
+    cached = RESULTS.get(key)
+    if cached is not None:
+        return cached
     loop = mode != MODES[0]
     if mode == MODES[2]:
         rng = random.Random(seeds[0] * 1_000_003 + seeds[1])
@@ -123,7 +185,9 @@ def interpolate(
     strip_path = out / f"{stem}_strip.png"
     strip.save(strip_path)
     shown = png_file(upscale(strip, display_scale(strip.width, target=1024)), out / f"{stem}_strip_display.png")
-    return shown, str(gif), [str(gif), str(webp), str(strip_path)]
+    result = (shown, str(gif), [str(gif), str(webp), str(strip_path)])
+    RESULTS.put(key, result, [shown, *result[2]])
+    return result
 
 
 STEERED = 5  # latent dimensions a person steers with sliders at once
@@ -278,25 +342,25 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
     grid_state = gr.State(None)
     picked = gr.State(None)
 
-    load_btn.click(load_model, source, [model, info], api_name="load_model")
-    source.submit(load_model, source, [model, info], api_visibility="private")
-    upload.upload(load_upload, upload, [model, info], api_name="load_upload")
-    model.change(load_model, model, [model, info], api_visibility="private")
+    load_btn.click(load_model, source, [model, info], api_name="load_model", **EXPLORE)
+    source.submit(load_model, source, [model, info], api_visibility="private", **EXPLORE)
+    upload.upload(load_upload, upload, [model, info], api_name="load_upload", **EXPLORE)
+    model.change(load_model, model, [model, info], api_visibility="private", **EXPLORE)
     dice.click(lambda: random.randrange(0, 2**31), None, seed, api_visibility="private", queue=False)
     gen_btn.click(generate, [model, seed, num, truncation], [grid, downloads, info, grid_state], api_name="generate",
-                  show_progress_on=[grid])  # one spinner (or one "Error" badge), not one per output
+                  show_progress_on=[grid], **EXPLORE)  # one spinner (or one "Error" badge), not one per output
     grid.select(pick_cell, grid_state, [picked, picked_text], api_visibility="private", queue=False)
     use_a.click(lambda p, cur: cur if p is None else p, [picked, seed_a], seed_a, api_visibility="private", queue=False)
     use_b.click(lambda p, cur: cur if p is None else p, [picked, seed_b], seed_b, api_visibility="private", queue=False)
     interp_btn.click(
         interpolate, [model, seed_a, seed_b, frames, method, mode, fps, truncation], [strip, animation, anim_files],
-        api_name="interpolate", show_progress_on=[strip],
+        api_name="interpolate", show_progress_on=[strip], **EXPLORE,
     )
     latent_out = [latent_image, latent_bars, latent_note]
     latent_btn.click(latent_reset, [model, latent_seed, first_dim], [*steer, *latent_out], api_name="latent_vector",
-                     show_progress_on=[latent_image])
+                     show_progress_on=[latent_image], **EXPLORE)
     for slider in steer:
         slider.release(latent_steer, [model, latent_seed, first_dim, *steer], latent_out, api_visibility="private",
-                       show_progress="hidden", trigger_mode="always_last")
-    layers_btn.click(show_layers, model, layers_table, api_name="generator_layers")
+                       show_progress="hidden", trigger_mode="always_last", **EXPLORE)
+    layers_btn.click(show_layers, model, layers_table, api_name="generator_layers", **EXPLORE)
     return {"model": model, "info": info}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -32,6 +33,9 @@ from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir
 from .i18n import Localizer, request_language
 
+# On a shared CPU the training job yields to visitors' quick requests (Generate, the Lab); see
+# benchmarks/classroom_load.py. GANDEMO_TRAIN_NICE=0 gives it equal priority.
+TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "5"))
 STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
 
 
@@ -164,7 +168,8 @@ def train(
         trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
     claim_run(trainer.out_dir, owner)
     gr.Info(_summary_text(summary))
-    job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe)
+    job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe,
+                     nice=TRAIN_NICE)
     job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
     info = {"job_id": job.id, "token": job.token, "owner": owner}
     for outputs in _follow(job):
