@@ -359,9 +359,13 @@ def push_folder(folder: str | Path, repo_id: str, token: str, private: bool = Tr
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
+    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id.strip()) or ".." in repo_id:
+        shown = repo_id[:80] if isinstance(repo_id, str) else type(repo_id).__name__
+        if isinstance(repo_id, str) and "@" in repo_id:
+            raise SourceError("Push to a repo id without '@revision'.")
+        raise SourceError(f"'{shown}' is not a Hub repo id: it looks like 'your-name/model-name' (letters, digits, "
+                          "'-', '_' and '.', one '/' between the owner and the name).")
     repo_id, revision = parse_repo_id(repo_id)
-    if revision:
-        raise SourceError("Push to a repo id without '@revision'.")
     token = (token or "").strip()
     if not token:
         raise SourceError("A Hugging Face access token with write permission is needed to push (huggingface.co/settings/tokens).")
