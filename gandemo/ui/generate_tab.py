@@ -288,7 +288,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
         with gr.Column(scale=2):
             with tr(gr.Tab("Samples"), label="generate.samples_tab"):
                 with gr.Row():
-                    seed = tr(gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED - MAX_SAMPLES), label="generate.seed")
+                    seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0, maximum=MAX_SEED - MAX_SAMPLES), label="generate.seed")
                     dice = gr.Button("🎲", scale=0, min_width=50)
                     num = tr(gr.Slider(1, MAX_SAMPLES, value=16, step=1), label="generate.images")
                     truncation = tr(gr.Slider(0, 3, value=0, step=0.05), label="generate.truncation",
@@ -303,8 +303,8 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                 downloads = tr(gr.File(file_count="multiple", interactive=False), label="generate.downloads")
             with tr(gr.Tab("Interpolate"), label="generate.interpolate_tab"):
                 with gr.Row():
-                    seed_a = tr(gr.Number(value=0, precision=0, minimum=0), label="generate.seed_a")
-                    seed_b = tr(gr.Number(value=1, precision=0, minimum=0), label="generate.seed_b")
+                    seed_a = tr(gr.Number(value=0, precision=None, step=1, minimum=0), label="generate.seed_a")
+                    seed_b = tr(gr.Number(value=1, precision=None, step=1, minimum=0), label="generate.seed_b")
                     method = tr(gr.Radio(["slerp", "lerp"], value="slerp"), label="generate.path", info="generate.path.info")
                 with gr.Row():
                     frames = tr(gr.Slider(2, MAX_FRAMES, value=24, step=1), label="generate.frames")
@@ -320,8 +320,8 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
             with tr(gr.Tab("Latent vector"), label="generate.latent_tab"):
                 tr(gr.Markdown(), value="generate.latent.intro")
                 with gr.Row():
-                    latent_seed = tr(gr.Number(value=0, precision=0, minimum=0, elem_id="latent-seed"), label="generate.seed")
-                    first_dim = tr(gr.Number(value=0, precision=0, minimum=0, elem_id="latent-first"),
+                    latent_seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0, elem_id="latent-seed"), label="generate.seed")
+                    first_dim = tr(gr.Number(value=0, precision=None, step=1, minimum=0, elem_id="latent-first"),
                                    label="generate.latent.first", info="generate.latent.first.info")
                     latent_btn = tr(gr.Button(elem_id="latent-show"), value="generate.latent.show")
                 with gr.Row():

@@ -18,7 +18,7 @@ import gradio as gr
 from ..errors import InvalidInputError
 from ..i18n import t
 from ..lab.data import DATASETS, points_from_sketch, points_from_text
-from ..lab.lab import FIELD_RULES, LabConfig
+from ..lab.lab import FIELD_RULES, LabConfig, check_value
 from ..lab.presets import PRESETS, preset_config
 from ..lab.render import LAYERS, render_frame
 from ..lab.runner import MAX_STEPS, run_lab
@@ -37,6 +37,7 @@ SETTINGS = ["dataset", "points", "noise_dim", "noise", "g_layers", "g_units", "d
             "loss", "d_steps", "g_steps", "opt_g", "opt_d", "lr_g", "lr_d", "batch_size", "label_smoothing",
             "gp_weight", "d_skip_threshold", "minibatch_discrimination", "seed"]
 INT_FIELDS = {name for name, rule in FIELD_RULES.items() if rule.kind is int}
+FLOAT_FIELDS = {name for name, rule in FIELD_RULES.items() if rule.kind is float}
 
 
 def _session_key(request: gr.Request | None) -> str:
@@ -54,6 +55,8 @@ def config_from(values: dict[str, Any]) -> LabConfig:
             value = int(value)  # number boxes send 3.0 for 3; 3.5 stays and is refused by validate()
         if name in ("noise_dim",) and isinstance(value, str) and value.isdigit():
             value = int(value)
+        if name in FLOAT_FIELDS:
+            value = _typed_number(value)
         changes[name] = value
     if changes.get("dataset") == "custom":
         text = values.get("points") or ""
@@ -61,6 +64,17 @@ def config_from(values: dict[str, Any]) -> LabConfig:
             raise InvalidInputError(t("lab.error.no_points"))
         changes["custom_points"] = points_from_text(text).tolist()
     return LabConfig().replace(**changes).validate()
+
+
+def _typed_number(value: Any) -> Any:
+    """A number typed into a dropdown that takes custom values (the learning rates) arrives as text:
+    "0.005" becomes 0.005; anything else stays as it is, for validate() to name in its message."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
 
 
 def _labels() -> dict[str, str]:
@@ -231,14 +245,20 @@ def lab_live_change(*args: Any) -> str:
 
 
 @human_errors
-def lower_lr(lr_g: float, lr_d: float, request: gr.Request) -> tuple[float, float, str]:
+def lower_lr(lr_g: float, lr_d: float, request: gr.Request) -> tuple[float, float, str, Any]:
     """The lesson's remedy for oscillation: suddenly lower both learning rates (x0.1), now."""
-    new_g, new_d = max(float(lr_g) / 10, 1e-6), max(float(lr_d) / 10, 1e-6)
+    lr_g, lr_d = _typed_number(lr_g), _typed_number(lr_d)
+    check_value("lr_g", lr_g)
+    check_value("lr_d", lr_d)
+    new_g, new_d = max(lr_g / 10, 1e-6), max(lr_d / 10, 1e-6)
     session = LABS.peek(_session_key(request))
+    stats: Any = gr.update()
     if session is not None:
         with session.lock:
             session.lab.set_learning_rates(lr_g=new_g, lr_d=new_d)
-    return new_g, new_d, t("lab.narrate.lr_lowered", lr_g=f"{new_g:g}", lr_d=f"{new_d:g}", step=session.lab.step if session else 0)
+            stats = _stats(session)
+    note = t("lab.narrate.lr_lowered", lr_g=f"{new_g:g}", lr_d=f"{new_d:g}", step=session.lab.step if session else 0)
+    return new_g, new_d, note, stats
 
 
 def _widget_values(config: LabConfig) -> list[Any]:
@@ -370,7 +390,7 @@ def build_lab_tab(tr: Localizer) -> None:
                                    choices=[("lab.noise_dim.1", 1), ("lab.noise_dim.2", 2)])
                     noise = tr(gr.Radio(value="gaussian"), label="lab.noise",
                                choices=[("lab.noise.gaussian", "gaussian"), ("lab.noise.uniform", "uniform")])
-                seed = tr(gr.Number(value=0, precision=0, minimum=0), label="lab.seed")
+                seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0), label="lab.seed")
             with tr(gr.Accordion(open=True), label="lab.section.training"):
                 loss = tr(gr.Radio(value="nonsaturating", elem_id="lab-loss"), label="lab.loss", info="lab.loss.info",
                           choices=[(f"lab.loss.{n}", n) for n in FIELD_RULES["loss"].choices])
@@ -393,7 +413,7 @@ def build_lab_tab(tr: Localizer) -> None:
                 gp_weight = tr(gr.Slider(0, 10, value=0, step=0.1), label="lab.gp", info="lab.gp.info")
                 minibatch = tr(gr.Checkbox(value=False), label="lab.minibatch", info="lab.minibatch.info")
             with tr(gr.Accordion(open=False), label="lab.section.figure"):
-                run_steps = tr(gr.Number(value=2000, precision=0, minimum=1, maximum=MAX_STEPS, elem_id="lab-run-steps"),
+                run_steps = tr(gr.Number(value=2000, precision=None, step=1, minimum=1, maximum=MAX_STEPS, elem_id="lab-run-steps"),
                                label="lab.run_steps")
                 run_btn = tr(gr.Button(elem_id="lab-run"), value="lab.run")
                 run_metrics = tr(gr.JSON(elem_id="lab-run-metrics"), label="lab.run_metrics")
@@ -411,7 +431,7 @@ def build_lab_tab(tr: Localizer) -> None:
     for control in settings:
         control.input(lab_live_change, settings, narration, api_visibility="private", show_progress="hidden",
                       **CONCURRENCY)
-    lower.click(lower_lr, [lr_g, lr_d], [lr_g, lr_d, narration], api_visibility="private", **CONCURRENCY)
+    lower.click(lower_lr, [lr_g, lr_d], [lr_g, lr_d, narration, stats], api_visibility="private", **CONCURRENCY)
     preset.input(choose_preset, preset, [*settings, view, stats, preset_text], api_visibility="private",
                  cancels=[playing], **CONCURRENCY)
     cure.click(apply_cure, preset, [*settings, view, stats, preset_text], api_visibility="private", **CONCURRENCY)
