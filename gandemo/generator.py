@@ -25,6 +25,7 @@ from .errors import GandemoError, InvalidInputError, SourceError, UnsupportedChe
 from .gan.latent import latents_for_seeds
 from .gan.layouts import LAYOUTS, build_generator, load_strict, recognise, strip_wrappers
 from .gan.models import DCGANGenerator
+from .gan.runs import RunFolder
 from .hub import ResolvedFiles, read_state_dict, resolve
 
 NATIVE_CONFIG_KEYS = {"image_size", "channels", "latent_dim", "width"}
@@ -112,22 +113,55 @@ def read_card(path: Path | None) -> ModelCard:
 
 
 def build_from_files(files: ResolvedFiles) -> tuple[nn.Module, str]:
-    """The module and layout name for resolved files; strict loading everywhere."""
-    state = read_state_dict(files.weights)
+    """The module and layout name for resolved files; strict loading everywhere.
+
+    A folder whose config.json describes a gandemo DCGAN, or that is a training run, loads exactly its
+    model.safetensors: never another weights file of the folder (a run's live generator, say)."""
+    config = None
     if files.config is not None:
-        config = json.loads(Path(files.config).read_text())
-        if isinstance(config, dict) and set(config) >= NATIVE_CONFIG_KEYS:
-            extra = set(config) - NATIVE_CONFIG_KEYS
-            if extra:
-                raise UnsupportedCheckpointError(f"config.json has unknown keys {sorted(extra)} for a gandemo DCGAN.")
-            try:
-                module = DCGANGenerator(**{k: int(config[k]) for k in NATIVE_CONFIG_KEYS})
-            except (TypeError, ValueError) as e:
-                raise UnsupportedCheckpointError(f"config.json describes no valid gandemo DCGAN: {e}.") from e
-            load_strict(module, strip_wrappers(state), "config.json's gandemo DCGAN")
-            return module, "gandemo"
+        try:
+            config = json.loads(Path(files.config).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise UnsupportedCheckpointError(f"{files.label}: config.json is damaged (not valid JSON).") from e
+    native = isinstance(config, dict) and set(config) >= NATIVE_CONFIG_KEYS
+    run = RunFolder(_folder_of(files))
+    a_run = files.kind == "local" and run.STATE in files.all_files  # a training run on this machine
+    if (native or run.STATE in files.all_files) and files.all_files and files.weights != run.file(run.MODEL):
+        if a_run:
+            raise run.damaged(run.MODEL, "is missing")
+        raise UnsupportedCheckpointError(
+            f"{files.label} is a gandemo model whose weights file, {run.MODEL}, is missing; "
+            "no other file of it is used in its place.")
+    try:
+        state = read_state_dict(files.weights)
+    except UnsupportedCheckpointError as e:
+        if a_run:
+            raise run.damaged(run.MODEL, "is not a valid safetensors file") from e
+        raise
+    if native:
+        extra = set(config) - NATIVE_CONFIG_KEYS
+        if extra:
+            raise UnsupportedCheckpointError(f"config.json has unknown keys {sorted(extra)} for a gandemo DCGAN.")
+        try:
+            module = DCGANGenerator(**{k: int(config[k]) for k in NATIVE_CONFIG_KEYS})
+        except (TypeError, ValueError) as e:
+            raise UnsupportedCheckpointError(f"config.json describes no valid gandemo DCGAN: {e}.") from e
+        load_strict(module, strip_wrappers(state), "config.json's gandemo DCGAN")
+        return module, "gandemo"
     module, layout = build_generator(state)
     return module, layout.name
+
+
+def _folder_of(files: ResolvedFiles) -> Path:
+    """The model's folder (a local folder, a Hub snapshot): where config.json is, or what ``weights``'
+    name inside the folder leads back to."""
+    if files.config is not None:
+        return Path(files.config).parent
+    weights = Path(files.weights)
+    for name in files.all_files:
+        if weights.as_posix().endswith("/" + name):
+            return Path(weights.as_posix()[: -len(name) - 1])
+    return weights.parent
 
 
 def load_generator(source: str, device: str | torch.device | None = None, *, allow_local: bool = True) -> Generator:

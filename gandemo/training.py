@@ -14,15 +14,20 @@ from pathlib import Path
 
 import torch
 
-from .errors import InvalidInputError
-from .gan.train import TRAINING_DIR, TrainConfig, Trainer
+from .errors import GandemoError, InvalidInputError
+from .gan.runs import RunFolder, why
+from .gan.train import TrainConfig, Trainer
 from .intake import IntakeOptions, load_images
 
 
 def runs_dir() -> Path:
     """Where training runs are written ($GANDEMO_RUNS_DIR, default ./runs)."""
     root = Path(os.environ.get("GANDEMO_RUNS_DIR") or "runs")
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GandemoError(f"Can't create the runs folder {root} ({why(e)}); set GANDEMO_RUNS_DIR "
+                           "(or --out) to a folder you can write.") from e
     return root
 
 
@@ -37,7 +42,7 @@ def new_run_dir(name: str | None = None) -> Path:
 def list_runs() -> list[Path]:
     """Resumable runs, newest first."""
     root = runs_dir()
-    runs = [p for p in root.iterdir() if not p.name.startswith(".") and (p / TRAINING_DIR / "state.json").is_file()]
+    runs = [p for p in root.iterdir() if not p.name.startswith(".") and RunFolder(p).is_resumable()]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
@@ -69,12 +74,15 @@ def prepare_trainer(
         steps_for_epochs(epochs, 1, 1)  # a bad value fails before the images are read
     saved_steps = 0
     if resume is not None:
-        resume = Path(resume)
-        if not (resume / TRAINING_DIR / "state.json").is_file():
-            raise InvalidInputError(f"{resume} is not a resumable training run (it has no {TRAINING_DIR}/state.json).")
+        run = RunFolder(resume)
+        if not run.is_resumable():
+            raise InvalidInputError(f"{resume} is not a resumable training run (it has no {run.STATE}).")
+        run.check_resumable()  # a missing file is named before the images are read
         saved = Trainer.resume_config(resume)
         saved_steps = saved.steps
         config = TrainConfig(**{**saved.__dict__, "steps": max(config.steps, saved.steps)})
+    out_dir = Path(out_dir) if out_dir else (Path(resume) if resume is not None else new_run_dir())
+    RunFolder(out_dir).check_writable()  # a read-only output folder is said before the images are read
     options = replace(intake or IntakeOptions(), size=config.image_size)
     if resume is not None:  # the saved networks fix the channel count
         options = replace(options, channels=config.channels, alpha="keep" if config.channels == 4 else options.alpha)
@@ -85,9 +93,9 @@ def prepare_trainer(
         config.validate()
     summary = dataset.summary()
     if resume is not None:
-        trainer = Trainer.resume(resume, dataset.images, out_dir=out_dir or resume, steps=config.steps, device=device)
+        trainer = Trainer.resume(resume, dataset.images, out_dir=out_dir, steps=config.steps, device=device)
     else:
-        trainer = Trainer(dataset.images, config, out_dir or new_run_dir(), device=device, data_summary=summary)
+        trainer = Trainer(dataset.images, config, out_dir, device=device, data_summary=summary)
     if epochs is not None:
         summary += (f" {epochs:g} epochs of {dataset.images.shape[0]} images at batch {config.batch_size}: "
                     f"{config.steps} steps in total.")
@@ -95,14 +103,18 @@ def prepare_trainer(
 
 
 def zip_run(folder: str | Path, dest: str | Path | None = None) -> Path:
-    """The run folder as one .zip (the generator, its card and the resumable training state)."""
+    """The run's checkpoint as one .zip: the generator, its card and the resumable training state.
+
+    The previews the CLI writes into the run folder (previews/) stay out: they are a record of the
+    training, not part of the checkpoint, and a long run has hundreds of them."""
     folder = Path(folder)
     dest = Path(dest) if dest else folder.with_suffix(".zip")
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, Path(folder.name) / path.relative_to(folder))
+            relative = path.relative_to(folder)
+            if path.is_file() and relative.parts[0] != RunFolder.PREVIEWS:
+                zf.write(path, Path(folder.name) / relative)
     os.replace(tmp, dest)
     return dest
 

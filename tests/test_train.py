@@ -20,10 +20,11 @@ from PIL import Image
 from gandemo import load_generator
 from gandemo.device import Precision, mixed_precision, native_bfloat16
 from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
-from gandemo.gan import checkpoint as checkpoint_module
+from gandemo.gan import runs as runs_module
 from gandemo.gan import train as train_module
 from gandemo.gan.augment import diff_augment, parse_policy
 from gandemo.gan.health import HealthMonitor, sample_diversity
+from gandemo.gan.runs import CheckpointWriteError
 from gandemo.gan.train import TRAINING_DIR, TrainConfig, Trainer, TrainEvent
 from gandemo.training import prepare_trainer, steps_for_epochs
 
@@ -358,12 +359,12 @@ def test_save_is_atomic_and_replaces_the_previous_checkpoint(rgb: torch.Tensor, 
     # A save that fails half-way leaves the last good checkpoint as it was, and no debris.
     good = {p.relative_to(runs): p.read_bytes() for p in (runs / "run").rglob("*") if p.is_file()}
 
-    def broken_copy(src: object, dst: object) -> None:
+    def broken_write(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_module.shutil, "copyfile", broken_copy)
+    monkeypatch.setattr(runs_module, "save_file", broken_write)
     trainer.config.steps = 8
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointWriteError, match="the checkpoint of step 6 there is intact"):
         run(trainer)
     assert {p.relative_to(runs): p.read_bytes() for p in (runs / "run").rglob("*") if p.is_file()} == good
     assert sorted(p.name for p in runs.iterdir()) == ["run"]

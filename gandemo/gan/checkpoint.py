@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +68,24 @@ def save_generator(
     card: str | None = None,
     sample_grid: Image.Image | None = None,
     extra_files: dict[str, Path] | None = None,
+    write: Callable[[Path], None] | None = None,
+    keep: tuple[str, ...] = (),
 ) -> Path:
     """Write ``generator`` as config.json + model.safetensors (+ README.md, samples.png).
 
+    ``write(folder)`` adds more files to the new folder before it is swapped in; ``keep`` names files or
+    folders of the old folder that carry over into the new one (moved, not copied: a run's previews).
+    A failure at any point leaves the old folder as it was, and nothing else behind.
     ``folder`` may be a symbolic link to a folder: the folder it points at is replaced, the link stays."""
     given = Path(folder)
     folder = given.resolve() if given.is_symlink() else given
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    tmp.chmod(0o755)
+    backup = folder.with_name(f".{folder.name}.old")
+    carried: list[str] = []
+    moved_away = swapped = False
     try:
+        tmp.chmod(0o755)
         generator.save_pretrained(tmp)
         if card is not None:
             (tmp / "README.md").write_text(card, encoding="utf-8")
@@ -85,23 +94,44 @@ def save_generator(
         for name, src in (extra_files or {}).items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / name)
+        if write is not None:
+            write(tmp)
         # keep config.json stable and readable (sorted keys, newline at end)
         config = json.loads((tmp / "config.json").read_text())
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         for path in tmp.rglob("*"):  # mkdtemp/save_pretrained leave owner-only modes; checkpoints are shared files
             path.chmod(0o755 if path.is_dir() else 0o644)
-        backup = None
         if folder.exists():
-            backup = folder.with_name(f".{folder.name}.old")
             if backup.is_symlink() or backup.is_file():  # a stray link or file: remove it, not what it points at
                 backup.unlink()
             elif backup.exists():
                 shutil.rmtree(backup)
+            for name in keep:
+                if (folder / name).exists() and not (tmp / name).exists():
+                    os.replace(folder / name, tmp / name)
+                    carried.append(name)
             os.replace(folder, backup)
+            moved_away = True
         os.replace(tmp, folder)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        swapped = True
     except BaseException:
+        if not swapped:
+            _put_back(folder, backup if moved_away else None, tmp, carried)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if moved_away:
+        shutil.rmtree(backup, ignore_errors=True)
     return given
+
+
+def _put_back(folder: Path, backup: Path | None, tmp: Path, carried: list[str]) -> None:
+    """Undo a save that failed before the new folder was swapped in: the old folder and what was carried
+    out of it go back where they were (best effort: the first error is the one worth reporting)."""
+    try:
+        if backup is not None and not folder.exists():
+            os.replace(backup, folder)
+        for name in carried:
+            if (tmp / name).exists() and not (folder / name).exists():
+                os.replace(tmp / name, folder / name)
+    except OSError:
+        pass

@@ -19,29 +19,28 @@ from __future__ import annotations
 import copy
 import json
 import math
-import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file, save_file
 
 from ..device import Precision, mixed_precision_for, pick_device
-from ..errors import InvalidInputError, UnsupportedCheckpointError
+from ..errors import InvalidInputError
 from ..images import make_grid, upscale
 from .augment import diff_augment, parse_policy
-from .checkpoint import model_card, save_generator
+from .checkpoint import model_card
 from .health import HealthMessage, HealthMonitor, sample_diversity
 from .latent import latents_for_seeds
 from .models import DCGANDiscriminator, DCGANGenerator
+from .runs import TRAINING_DIR, RunFolder, checkpoint_bytes
 
-TRAINING_DIR = "training"
+__all__ = ["TRAINING_DIR", "TrainConfig", "TrainEvent", "Trainer"]
 SNAPSHOT_EVERY = 100  # steps between in-memory known-good copies (NaN/inf recovery)
 
 
@@ -67,8 +66,9 @@ class TrainConfig:
     d_skip_threshold: float = 0.05  # skip D's update while its (unsmoothed) loss is below this; 0 turns it off
     ema_decay: float = 0.999  # 0 turns the EMA off
     r1_gamma: float = 0.0  # 0 turns the R1 penalty off
-    preview_every: int = 100
-    checkpoint_every: int = 500
+    preview_every: int = 100  # steps between sample grids; 0: only at the end
+    checkpoint_every: int = 500  # steps between checkpoints; 0: by time only (and at the end or on stop)
+    checkpoint_minutes: float = 5.0  # also a checkpoint when this long has passed since the last save; 0 turns it off
     amp: bool = True  # mixed precision: CUDA (bf16 or fp16), and bf16 on CPUs that compute it natively
 
     def validate(self) -> TrainConfig:
@@ -95,6 +95,13 @@ class TrainConfig:
             problems.append(f"EMA decay must be in [0, 1) (got {self.ema_decay})")
         if not 1 <= self.width_g <= 512 or not 1 <= self.width_d <= 512:
             problems.append("widths must be between 1 and 512")
+        for name, words in (("preview_every", "preview every"), ("checkpoint_every", "checkpoint every")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+                problems.append(f"{words} must be a whole number of steps from 0 (off) to 1,000,000 (got {value!r})")
+        minutes = self.checkpoint_minutes
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 <= minutes <= 10_080:
+            problems.append(f"checkpoint minutes must be between 0 (off) and 10,080 (a week) (got {minutes!r})")
         if self.r1_gamma < 0 or self.d_skip_threshold < 0:
             problems.append("R1 gamma and the skip-D threshold can't be negative")
         try:
@@ -131,9 +138,11 @@ class Trainer:
 
     def __init__(self, data: torch.Tensor, config: TrainConfig, out_dir: str | Path,
                  device: str | torch.device | None = None, data_summary: str = "",
-                 precision: tuple[torch.dtype | None, bool] | None = None):
+                 precision: tuple[torch.dtype | None, bool] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         """``precision`` (autocast dtype or None for float32, loss scaler on/off) overrides the device's
-        mixed-precision policy; tests use it to run the float16 loss-scaler branch on the CPU."""
+        mixed-precision policy; tests use it to run the float16 loss-scaler branch on the CPU.
+        ``clock`` (seconds) times the checkpoints every ``checkpoint_minutes``; tests pass a fake one."""
         if data.dtype != torch.uint8 or data.dim() != 4:
             raise InvalidInputError("Training data must be a uint8 tensor shaped (N, C, H, W).")
         self.config = config.validate()
@@ -145,6 +154,7 @@ class Trainer:
         self.device = torch.device(device) if device else pick_device()
         self.out_dir = Path(out_dir)
         self.data_summary = data_summary
+        self.clock = clock
         torch.manual_seed(config.seed)
         # Preprocessed once: uint8 on the device when it fits comfortably, else pinned on the CPU.
         fits = self.device.type != "cuda" or data.numel() < 0.25 * torch.cuda.mem_get_info(self.device)[0]
@@ -315,9 +325,11 @@ class Trainer:
         monitor = HealthMonitor(real_diversity=real_div)
         precision = f", {str(self.amp_dtype).removeprefix('torch.')} mixed precision" if self.amp else ", float32"
         precision += " with loss scaling" if self.scaler.is_enabled() else ""
+        RunFolder(self.out_dir).check_writable(checkpoint_bytes(self.G, self.D))  # fail now, not at the first save
         yield TrainEvent("start", self.step, total, message=f"Training on {self.device}{precision} from step {self.step}.")
         window: deque[tuple[float, int]] = deque(maxlen=20)
         self.snapshot()
+        last_save = self.clock()
         while self.step < total:
             if cancel is not None and cancel.is_set():
                 path = self.save()
@@ -340,14 +352,20 @@ class Trainer:
             self.history.append({"step": self.step, **stats})
             health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"])
             event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health)
-            if self.step % cfg.preview_every == 0 or self.step == total:
+            if (cfg.preview_every and self.step % cfg.preview_every == 0) or self.step == total:
                 event.kind = "preview"
                 event.preview, samples = self.preview()
                 event.diversity, collapse = monitor.observe_samples(self.step, samples)
                 event.health += collapse
             yield event
-            if self.step % cfg.checkpoint_every == 0 and self.step < total:
-                yield TrainEvent("checkpoint", self.step, total, checkpoint=self.save(),
+            # A checkpoint every checkpoint_every steps, and at least every checkpoint_minutes: saving reads
+            # the networks and the random state but changes neither, so a resumed run stays exact.
+            by_steps = cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0
+            by_time = cfg.checkpoint_minutes > 0 and self.clock() - last_save >= 60 * cfg.checkpoint_minutes
+            if (by_steps or by_time) and self.step < total:
+                path = self.save()
+                last_save = self.clock()
+                yield TrainEvent("checkpoint", self.step, total, checkpoint=path,
                                  message=f"Checkpoint saved at step {self.step}.")
         path = self.save()
         yield TrainEvent("done", self.step, total, checkpoint=path, message=f"Finished {total} steps.")
@@ -358,24 +376,23 @@ class Trainer:
 
     # ----------------------------------------------------------------- checkpoints
     def save(self, out_dir: str | Path | None = None) -> Path:
-        """Write the run atomically: EMA generator in the native format + everything to resume."""
-        out = Path(out_dir or self.out_dir)
+        """Write the run atomically: EMA generator in the native format + everything to resume.
+
+        A failed write (full disk, read-only folder) raises CheckpointWriteError and leaves the previous
+        checkpoint intact."""
         preview, _ = self.preview(scale_to=256)
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            save_file(_cpu(self.D.state_dict()), tmp / "discriminator.safetensors")
-            save_file(_cpu(self.G.state_dict()), tmp / "generator_live.safetensors")
-            torch.save({"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                        "rng": self._rng.get_state(), "order": self._order.cpu(), "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-                        "last_d_loss": self._last_d_loss}, tmp / "optimizers.pt")
-            state = {"step": self.step, "config": asdict(self.config), "skipped_d": self.skipped_d,
-                     "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:]}
-            (tmp / "state.json").write_text(json.dumps(state))
-            extra = {f"{TRAINING_DIR}/{p.name}": p for p in tmp.iterdir()}
-            save_generator(self.G_ema.cpu(), out, card=self.card(), sample_grid=preview, extra_files=extra)
+        optimizers = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                      "rng": self._rng.get_state(), "order": self._order.cpu(), "torch_rng": torch.get_rng_state(),
+                      "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                      "last_d_loss": self._last_d_loss}
+        state = {"step": self.step, "config": asdict(self.config), "skipped_d": self.skipped_d,
+                 "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:]}
+        try:
+            return RunFolder(out_dir or self.out_dir).save(
+                self.G_ema.cpu(), step=self.step, card=self.card(), sample_grid=preview, live=_cpu(self.G.state_dict()),
+                discriminator=_cpu(self.D.state_dict()), optimizers=optimizers, state=state)
+        finally:
             self.G_ema.to(self.device)
-        return out
 
     def card(self) -> str:
         cfg = self.config
@@ -392,31 +409,30 @@ class Trainer:
 
     @staticmethod
     def resume_config(checkpoint: str | Path) -> TrainConfig:
-        state_file = Path(checkpoint) / TRAINING_DIR / "state.json"
-        if not state_file.is_file():
-            raise UnsupportedCheckpointError(f"{checkpoint} is not a resumable gandemo training checkpoint (no {TRAINING_DIR}/state.json).")
-        return TrainConfig.from_dict(json.loads(state_file.read_text())["config"])
+        return _saved_config(RunFolder(checkpoint))
 
     @classmethod
     def resume(cls, checkpoint: str | Path, data: torch.Tensor, out_dir: str | Path | None = None,
                steps: int | None = None, device: str | torch.device | None = None) -> Trainer:
-        """Continue a run saved by ``save()``; ``steps`` raises the total step count."""
-        checkpoint = Path(checkpoint)
-        train_dir = checkpoint / TRAINING_DIR
-        if not (train_dir / "state.json").is_file():
-            raise UnsupportedCheckpointError(f"{checkpoint} is not a resumable gandemo training checkpoint (no {TRAINING_DIR}/state.json).")
-        state = json.loads((train_dir / "state.json").read_text())
-        config = TrainConfig.from_dict(state["config"])
+        """Continue a run saved by ``save()``; ``steps`` raises the total step count.
+
+        A missing or damaged file raises RunFolderError: one sentence naming the file and what still works."""
+        run = RunFolder(checkpoint)
+        state = run.check_resumable()
+        config = _saved_config(run)
         if steps is not None:
             config.steps = steps
-        trainer = cls(data, config, out_dir or checkpoint, device=device, data_summary=state.get("data", ""))
-        trainer.G.load_state_dict(load_file(str(train_dir / "generator_live.safetensors")))
-        trainer.D.load_state_dict(load_file(str(train_dir / "discriminator.safetensors")))
-        trainer.G_ema.load_state_dict(load_file(str(checkpoint / "model.safetensors")))
-        opt = torch.load(train_dir / "optimizers.pt", map_location=trainer.device, weights_only=True)
-        trainer.opt_g.load_state_dict(opt["opt_g"])
-        trainer.opt_d.load_state_dict(opt["opt_d"])
-        trainer._rng.set_state(opt["rng"])
+        trainer = cls(data, config, out_dir or run.path, device=device, data_summary=str(state.get("data", "")))
+        run.load_weights(trainer.G, run.LIVE)
+        run.load_weights(trainer.D, run.DISCRIMINATOR)
+        run.load_weights(trainer.G_ema, run.MODEL)
+        opt = run.read_optimizers(trainer.device)
+        try:
+            trainer.opt_g.load_state_dict(opt["opt_g"])
+            trainer.opt_d.load_state_dict(opt["opt_d"])
+            trainer._rng.set_state(opt["rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise run.damaged(run.OPTIMIZERS, f"does not match the networks of {run.STATE}'s settings") from e
         trainer._order = opt["order"]
         if "torch_rng" in opt:  # restores the exact random stream: a resumed run equals an uninterrupted one
             torch.set_rng_state(opt["torch_rng"])
@@ -428,6 +444,14 @@ class Trainer:
         trainer.recoveries = int(state.get("recoveries", 0))
         trainer.history = list(state.get("history", []))
         return trainer
+
+
+def _saved_config(run: RunFolder) -> TrainConfig:
+    """The settings a run was trained with, checked like new ones (a damaged state.json says so)."""
+    try:
+        return TrainConfig.from_dict(run.read_state()["config"]).validate()
+    except (InvalidInputError, TypeError) as e:
+        raise run.damaged(run.STATE, "holds settings that are not valid") from e
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
