@@ -66,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--d-skip-threshold", type=float, default=0.05, help="skip D while its loss is below (0 = off)")
     t.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = off)")
     t.add_argument("--r1", type=float, default=0.0, help="R1 penalty gamma (0 = off)")
-    t.add_argument("--preview-every", type=int, default=100, help="save a sample grid every N steps")
-    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--preview-every", type=int, default=100,
+                   help="save a sample grid to <run>/previews/ every N steps (default 100; 0: only at the end)")
+    t.add_argument("--checkpoint-every", type=int, default=500,
+                   help="save a resumable checkpoint every N steps (default 500; 0: only by time, at the end and on Ctrl-C)")
+    t.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="also save one when this many minutes have passed since the last (default 5; 0 = off)")
     t.add_argument("--fit", choices=("crop", "pad"), default="crop", help="non-square images")
     t.add_argument("--alpha", choices=("keep", "flatten"), default="keep", help="transparency")
     t.add_argument("--channels", choices=("auto", "1", "3", "4"), default="auto")
@@ -140,6 +144,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from .gan.runs import RunFolder, why
     from .gan.train import TrainConfig
     from .intake import IntakeOptions
     from .training import prepare_trainer
@@ -150,6 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
         diffaugment=args.diffaugment, mirror=args.mirror, label_smoothing=args.label_smoothing,
         spectral_norm=not args.no_spectral_norm, d_skip_threshold=args.d_skip_threshold, ema_decay=args.ema,
         r1_gamma=args.r1, preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
+        checkpoint_minutes=args.checkpoint_minutes,
     ).validate()
     channels = args.channels if args.channels == "auto" else int(args.channels)
     intake = IntakeOptions(size=args.size, fit=args.fit, alpha=args.alpha, channels=channels)
@@ -170,10 +176,13 @@ def run_train(args: argparse.Namespace) -> int:
                                 img_s=f"{event.images_per_s:.0f}")
             for h in event.health:
                 bar.write(f"[{h.level}] step {event.step}: {h.text}")
-            if event.preview is not None:
-                previews = trainer.out_dir.with_name(trainer.out_dir.name + "-previews")
-                previews.mkdir(parents=True, exist_ok=True)
-                event.preview.save(previews / f"step{event.step:07d}.png")
+            if event.preview is not None:  # inside the run folder: saves carry previews/ over
+                path = RunFolder(trainer.out_dir).preview_path(event.step)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    event.preview.save(path)
+                except OSError as e:  # a preview is not worth stopping for; a checkpoint that fails says so
+                    bar.write(f"[warning] step {event.step}: could not write {path} ({why(e)})")
             if event.kind in ("checkpoint", "done", "stopped"):
                 bar.write(f"{event.message} -> {event.checkpoint}")
     except KeyboardInterrupt:
