@@ -151,7 +151,7 @@ def generate(model: str, seed: float, num: float, truncation: float) -> tuple[st
 def check_whole(value: Any, name: str) -> None:
     """Counts are whole numbers: 2.5 images is a mistake to point out, not to round."""
     if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
-        raise InvalidInputError(t("generate.error.whole", name=name, value=value))
+        raise InvalidInputError(t("error.whole", name=name, value=value))
 
 
 @gpu

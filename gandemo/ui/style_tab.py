@@ -41,7 +41,8 @@ def tolerate_undecodable(image: gr.Image) -> gr.Image:
     def preprocess(payload: Any) -> Any:
         try:
             return original(payload)
-        except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
+        # UnidentifiedImageError is an OSError; a decompression bomb raises its own Exception subclass
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             if payload is None or getattr(payload, "path", None) is None:
                 raise
             return payload.path
@@ -87,11 +88,30 @@ def run_style(
     multiscale: bool, style_blend: str, style_scale: float, pooling: str, request: gr.Request,
 ) -> Any:
     """Stream a style transfer: preview image, loss curves, status, and finally the PNG download."""
+    key = getattr(request, "session_hash", None) or "anonymous"
+    try:  # whatever happens, even a refused setting, this visitor's stop flag goes with the run
+        yield from _run_style(content, styles, content_weight_log10, style_weight_log10, tv_weight_log10, steps, size,
+                              optimizer, init, preserve_colors, multiscale, style_blend, style_scale, pooling, key)
+    finally:
+        _CANCELS.pop(key, None)
+
+
+def _whole(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise InvalidInputError(t("error.whole", name=t(key), value=value))
+    return int(value)
+
+
+def _run_style(
+    content: Any, styles: list[Any] | None, content_weight_log10: float, style_weight_log10: float,
+    tv_weight_log10: float, steps: float, size: float, optimizer: str, init: str, preserve_colors: bool,
+    multiscale: bool, style_blend: str, style_scale: float, pooling: str, key: str,
+) -> Any:
     style_list = [_image(s, "style.error.no_style") for s in (styles or [])]
     if not style_list:
         raise InvalidInputError(t("style.error.no_styles"))
     settings = StyleSettings(
-        size=int(size), steps=int(steps), content_weight=10 ** float(content_weight_log10),
+        size=_whole(size, "style.size"), steps=_whole(steps, "style.steps"), content_weight=10 ** float(content_weight_log10),
         style_weight=10 ** float(style_weight_log10),
         tv_weight=0.0 if float(tv_weight_log10) <= -3 else 10 ** float(tv_weight_log10),
         optimizer=optimizer, init=init, preserve_colors=bool(preserve_colors), multiscale=bool(multiscale),
@@ -100,34 +120,30 @@ def run_style(
     )
     if float(content_weight_log10) <= -3:
         settings.content_weight = 0.0
-    key = getattr(request, "session_hash", None) or "anonymous"
     cancel = _CANCELS.setdefault(key, threading.Event())
     events = stylize(_image(content, "style.error.no_content"), style_list, settings, cancel, vgg=_vgg(pooling))
     rows: list[dict[str, float]] = []
     preview = None
     previews = PreviewFiles("style-preview")
-    try:
-        for ev in events:
-            if math.isfinite(ev.total_loss) and not ev.done:
-                rows += [{"step": ev.step, "term": term, "log10 loss": math.log10(v)} for term, v in
-                         (("content", ev.content_loss), ("style", ev.style_loss), ("variation", ev.tv_loss))
-                         if math.isfinite(v) and v > 0]
-            if ev.preview is not None:
-                preview = previews(ev.preview)
-            status = (f"<progress value='{ev.step}' max='{max(ev.total_steps, 1)}' style='width:100%'></progress>\n\n"
-                      + t("style.status.progress", message=translate_message(ev.message), elapsed=f"{ev.elapsed:.0f}"))
-            plot = pd.DataFrame(rows[-3000:]) if rows else None
-            if ev.done:
-                out = png_file(ev.image, output_dir("style") / ("stylized_partial.png" if ev.cancelled else "stylized.png"))
-                note = t("style.status.stopped" if ev.cancelled else "style.status.done")
-                summary = t("style.status.summary", width=ev.image.width, height=ev.image.height,
-                            elapsed=f"{ev.elapsed:.0f}", content=f"{ev.content_loss:.3g}", style=f"{ev.style_loss:.3g}",
-                            variation=f"{ev.tv_loss:.3g}")
-                yield out, plot, f"{note} {summary}", out
-                return
-            yield preview, plot, status, None
-    finally:
-        _CANCELS.pop(key, None)
+    for ev in events:
+        if math.isfinite(ev.total_loss) and not ev.done:
+            rows += [{"step": ev.step, "term": term, "log10 loss": math.log10(v)} for term, v in
+                     (("content", ev.content_loss), ("style", ev.style_loss), ("variation", ev.tv_loss))
+                     if math.isfinite(v) and v > 0]
+        if ev.preview is not None:
+            preview = previews(ev.preview)
+        status = (f"<progress value='{ev.step}' max='{max(ev.total_steps, 1)}' style='width:100%'></progress>\n\n"
+                  + t("style.status.progress", message=translate_message(ev.message), elapsed=f"{ev.elapsed:.0f}"))
+        plot = pd.DataFrame(rows[-3000:]) if rows else None
+        if ev.done:
+            out = png_file(ev.image, output_dir("style") / ("stylized_partial.png" if ev.cancelled else "stylized.png"))
+            note = t("style.status.stopped" if ev.cancelled else "style.status.done")
+            summary = t("style.status.summary", width=ev.image.width, height=ev.image.height,
+                        elapsed=f"{ev.elapsed:.0f}", content=f"{ev.content_loss:.3g}", style=f"{ev.style_loss:.3g}",
+                        variation=f"{ev.tv_loss:.3g}")
+            yield out, plot, f"{note} {summary}", out
+            return
+        yield preview, plot, status, None
 
 
 def stop_style(request: gr.Request) -> str:

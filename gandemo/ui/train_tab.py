@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -149,6 +150,10 @@ def train(
     if unit not in ("steps", "epochs"):
         raise InvalidInputError(t("train.error.unit", unit=repr(unit)))
     epochs = float(steps) if unit == "epochs" else None  # prepare_trainer checks and converts it
+    if epochs is None:
+        _check_whole(steps, "train.steps")
+    for value, key in ((seed, "train.seed"), (batch_size, "train.batch_size"), (preview_every, "train.preview_every")):
+        _check_whole(value, key)
     config = TrainConfig(
         image_size=int(resolution), steps=1 if epochs else int(steps), batch_size=int(batch_size), lr_g=float(lr_g), lr_d=float(lr_d),
         beta1=float(beta1), beta2=float(beta2), width_g=int(width), width_d=int(width), seed=int(seed), loss=loss,
@@ -189,13 +194,21 @@ def attach(job_info: dict[str, Any] | None, request: gr.Request) -> Any:
         yield (*outputs, job_info)
 
 
+def _check_whole(value: Any, key: str) -> None:
+    """2.5 steps is a typo to point out, not to round."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise InvalidInputError(t("error.whole", name=t(key), value=value))
+
+
 @human_errors
 def stop_training(job_info: dict[str, Any] | None) -> str:
     """Ask the running job to stop after its current step; it saves a checkpoint on the way out."""
-    job = JOBS.get((job_info or {}).get("job_id"))
+    info = job_info if isinstance(job_info, dict) else {}  # a string, a number, a list: nobody's job
+    job_id, token = info.get("job_id"), info.get("token")
+    job = JOBS.get(job_id) if isinstance(job_id, str) else None
     if job is None or job.finished:
         return t("train.stop.none")
-    if not job.stop((job_info or {}).get("token")):
+    if not isinstance(token, str) or not job.stop(token):
         return t("train.stop.not_yours")
     return t("train.stop.stopping")
 
@@ -258,7 +271,7 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                        label=_with_size("train.files", format_size(max_upload_bytes())))
             with gr.Row():
                 resolution = tr(gr.Radio(["32", "64", "128"], value="64"), label="train.resolution")
-                steps = tr(gr.Number(value=1000, precision=0, minimum=1, maximum=1_000_000), label="train.steps")
+                steps = tr(gr.Number(value=1000, precision=None, step=1, minimum=1, maximum=1_000_000), label="train.steps")
                 unit = tr(gr.Radio(["steps", "epochs"], value="steps"), label="train.unit", info="train.unit.info",
                           choices=[("train.unit.steps", "steps"), ("train.unit.epochs", "epochs")])
                 batch_size = tr(gr.Slider(4, 256, value=32, step=4), label="train.batch_size")
@@ -270,7 +283,7 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     beta2 = tr(gr.Number(value=0.999, minimum=0, maximum=0.9999), label="train.beta2")
                 with gr.Row():
                     width = tr(gr.Slider(16, 128, value=64, step=8), label="train.width")
-                    seed = tr(gr.Number(value=0, precision=0, minimum=0), label="train.seed")
+                    seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0), label="train.seed")
                     loss = tr(gr.Radio(["bce", "hinge"], value="bce"), label="train.loss",
                               choices=[("train.loss.bce", "bce"), ("train.loss.hinge", "hinge")])
                 augment = tr(gr.CheckboxGroup(["color", "translation", "cutout"], value=["color", "translation", "cutout"]),
