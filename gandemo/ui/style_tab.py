@@ -14,7 +14,8 @@ from PIL import Image
 from ..device import pick_device
 from ..errors import InvalidInputError
 from ..i18n import t, translate_message
-from ..style import StyleSettings, VGGFeatures, load_vgg19, stylize
+from ..style import DEFAULT_STYLE_LAYERS, StyleSettings, VGGFeatures, load_vgg19, stylize
+from ..style.gram_view import gram_heatmap
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file
 from .i18n import Localizer, request_language
 
@@ -155,6 +156,20 @@ def stop_style(request: gr.Request) -> str:
     return t("style.stop.stopping", request_language(request))
 
 
+@gpu
+@human_errors
+def show_gram(styles: list[Any] | None, layer: str, pooling: str) -> tuple[str, str]:
+    """The first style image's Gram matrix at ``layer``: what the style loss asks the result to match."""
+    if not styles:
+        raise InvalidInputError(t("style.error.no_styles"))
+    if layer not in DEFAULT_STYLE_LAYERS:
+        raise InvalidInputError(t("style.gram.error.layer", layers=", ".join(DEFAULT_STYLE_LAYERS)))
+    view = gram_heatmap(_image(styles[0], "style.error.no_style"), layer, _vgg(pooling if pooling in ("max", "avg") else "max"))
+    path = png_file(view.image, output_dir("gram") / f"gram-{layer}.png")
+    return path, t("style.gram.note", layer=layer, shown=view.channels_shown, total=view.channels_total,
+                   positions=view.positions)
+
+
 def _examples() -> list[list[Any]]:
     if not EXAMPLES_DIR.is_dir():
         return []
@@ -202,6 +217,15 @@ def build_style_tab(tr: Localizer) -> None:
             stop_note = gr.Markdown(elem_id="style-stop-note")
             plot = tr(gr.LinePlot(x="step", y="log10 loss", color="term", height=220), label="style.plot")
             download = tr(gr.File(interactive=False), label="style.download")
+            with tr(gr.Accordion("Gram matrix", open=False, elem_id="style-gram-section"), label="style.gram.section"):
+                tr(gr.Markdown(), value="style.gram.intro")
+                with gr.Row():
+                    gram_layer = tr(gr.Dropdown(list(DEFAULT_STYLE_LAYERS), value="relu2_1", elem_id="style-gram-layer"),
+                                    label="style.gram.layer")
+                    gram_btn = tr(gr.Button(elem_id="style-gram-show"), value="style.gram.show")
+                gram_image = tr(gr.Image(type="filepath", interactive=False, elem_id="style-gram", elem_classes=["pixelated"]),
+                                label="style.gram.image")
+                gram_note = gr.Markdown(elem_id="style-gram-note")
     examples = _examples()
     if examples:
         gallery = gr.Examples(examples, [content, styles], label=t("style.examples", "en"))
@@ -211,3 +235,5 @@ def build_style_tab(tr: Localizer) -> None:
         run_style, inputs, [result, plot, status, download], api_name="stylize",
         show_progress_on=[status])  # the live preview stays visible; a failure gets one badge, by the status
     stop.click(stop_style, None, stop_note, api_name="stop_style", queue=False)
+    gram_btn.click(show_gram, [styles, gram_layer, pooling], [gram_image, gram_note], api_name="gram_matrix",
+                   show_progress_on=[gram_image])
