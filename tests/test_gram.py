@@ -3,8 +3,6 @@ available offline) and the /gram_matrix endpoint of the real app."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from gradio_client import Client
