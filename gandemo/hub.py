@@ -376,7 +376,7 @@ def push_folder(folder: str | Path, repo_id: str, token: str, private: bool = Tr
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message,
-                          ignore_patterns=[".*", "**/.*"])
+                          ignore_patterns=[".*", "**/.*", "previews/**"])  # previews stay local: a long run has hundreds
     except HfHubHTTPError as e:
         status = getattr(getattr(e, "response", None), "status_code", None)
         if status in (401, 403):
