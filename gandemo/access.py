@@ -235,3 +235,21 @@ def format_size(n: int) -> str:
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n} bytes"
+
+
+# ---------------------------------------------------------------------------- messages
+def redact_paths(message: str, extra_roots: tuple[Path, ...] = ()) -> str:
+    """On a shared server a message never shows where things live on it: the runs folder, the app's
+    own folder, the temp folder and the home folder become short names (a run is then 'runs/<name>',
+    which is the name its owner already knows)."""
+    if not is_shared():
+        return message
+    import tempfile
+
+    roots = [(runs_root(), "runs"), (Path(__file__).resolve().parent.parent, "app"),
+             *((r, "files") for r in extra_roots), (Path(tempfile.gettempdir()), "tmp"), (Path.home(), "home")]
+    for root, name in roots:
+        for form in {str(root), str(root.resolve())}:
+            if form and form != "/" and form in message:
+                message = message.replace(form, f"<{name}>")
+    return message

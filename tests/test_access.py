@@ -207,3 +207,16 @@ def test_shared_cache_refuses_paths(shared: Path, tmp_path: Path) -> None:
     with pytest.raises(AccessError):
         cache.get(str(folder))
     assert cache.pending() == 0
+
+
+def test_shared_messages_hide_server_paths(shared: Path, tmp_path: Path) -> None:
+    run = make_run(shared, "run-x-" + "4" * 32)
+    message = f"The run {run} is damaged: model.safetensors (the generator) is missing."
+    hidden = access.redact_paths(message)
+    assert str(shared) not in hidden and f"<runs>/{run.name}" in hidden
+    outputs = tmp_path / "outputs"
+    assert access.redact_paths(f"see {outputs}/x.png", (outputs,)) == "see <files>/x.png"
+
+
+def test_local_messages_keep_paths(local: Path) -> None:
+    assert access.redact_paths(f"{local}/run is damaged") == f"{local}/run is damaged"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import gradio as gr
 from PIL import Image
 
+from ..access import redact_paths
 from ..errors import GandemoError
 from ..generator import GeneratorCache
 from ..hub import bundled_models
@@ -49,10 +50,10 @@ def default_model() -> str:
 
 def _translate(fn_name: str, e: Exception) -> Exception:
     if isinstance(e, gr.Error):
-        e.message = translate_message(str(e.message))
+        e.message = redact_paths(translate_message(str(e.message)), (OUTPUT_ROOT,))
         return e
     if isinstance(e, GandemoError):
-        return gr.Error(translate_message(str(e)), print_exception=False)
+        return gr.Error(redact_paths(translate_message(str(e)), (OUTPUT_ROOT,)), print_exception=False)
     log.error("unexpected error in %s:\n%s", fn_name, traceback.format_exc())
     return gr.Error(t("error.unexpected", kind=type(e).__name__, detail=str(e)[:200]))
 
