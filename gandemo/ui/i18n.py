@@ -64,12 +64,13 @@ class Localizer:
 
     def __call__(self, component: Any, **keys: Any) -> Any:
         """``tr(gr.Button(), value="generate.button")``; ``choices=[(key, value), ...]`` for radios and
-        dropdowns (the values stay the same in every language: the API doesn't change)."""
+        dropdowns (the values stay the same in every language: the API doesn't change); a text with
+        parameters is ``(key, {"name": value})``."""
         for prop, key in keys.items():
             if prop == "choices":
                 component.choices = [(t(k, "en"), v) for k, v in key]
             elif prop in PROPS:
-                setattr(component, prop, t(key, "en"))
+                setattr(component, prop, _text(key, "en"))
             else:
                 raise ValueError(f"Localizer can't translate {prop!r}")
         self.entries.append((component, keys))
@@ -84,9 +85,17 @@ class Localizer:
         for _component, keys in self.entries:
             props: dict[str, Any] = {}
             for prop, key in keys.items():
-                props[prop] = [(t(k, lang), v) for k, v in key] if prop == "choices" else t(key, lang)
+                props[prop] = [(t(k, lang), v) for k, v in key] if prop == "choices" else _text(key, lang)
             out.append(gr.update(**props))
         return out
+
+
+def _text(key: str | tuple[str, dict[str, Any]], lang: str) -> str:
+    """A catalog text; ``(key, {"size": "200 MB"})`` fills in parameters fixed when the UI is built."""
+    if isinstance(key, tuple):
+        name, params = key
+        return t(name, lang, **params)
+    return t(key, lang)
 
 
 def language_switch() -> gr.Radio:
