@@ -38,3 +38,14 @@ def test_idle_labs_expire_and_stop_playing() -> None:
     time.sleep(0.3)
     labs.get("b")  # the idle one made room
     assert first.playing is False and labs.peek("a") is None
+
+
+def test_the_live_view_slows_down_only_when_many_labs_play() -> None:
+    from gandemo.ui.lab_tab import FRAME_INTERVAL_S, frame_interval
+
+    assert frame_interval(1) == FRAME_INTERVAL_S <= 0.2  # at least 5 frames a second for a few labs
+    assert frame_interval(200) > frame_interval(20) >= FRAME_INTERVAL_S
+    labs = LabRegistry(max_labs=3, idle_s=60)
+    labs.get("a").playing = True
+    labs.get("b")
+    assert labs.playing() == 1

@@ -69,6 +69,11 @@ class LabRegistry:
         if session is not None:
             session.playing = False
 
+    def playing(self) -> int:
+        """How many labs are playing now (the live view paces itself by it)."""
+        with self._lock:
+            return sum(1 for s in self._labs.values() if s.playing)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._labs)

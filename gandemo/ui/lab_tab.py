@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from .i18n import Localizer
 LABS = LabRegistry()
 FRAME_INTERVAL_S = 0.12  # ~8 frames a second at most: above the 5 the lesson view needs, light on 2 cores
 STATS_INTERVAL_S = 0.5
+FRAME_COST_S = 0.04  # steps + drawing + encoding of one frame at the default speed, on one core
+CORES = max(1, os.cpu_count() or 1)
 CONCURRENCY = {"concurrency_id": "lab", "concurrency_limit": LABS.max_labs}
 VIEW_SIZE = 440
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1]
@@ -38,6 +41,13 @@ SETTINGS = ["dataset", "points", "noise_dim", "noise", "g_layers", "g_units", "d
             "gp_weight", "d_skip_threshold", "minibatch_discrimination", "seed"]
 INT_FIELDS = {name for name, rule in FIELD_RULES.items() if rule.kind is int}
 FLOAT_FIELDS = {name for name, rule in FIELD_RULES.items() if rule.kind is float}
+
+
+def frame_interval(playing: int) -> float:
+    """Seconds between frames: ~8 a second for a few labs; a whole class playing at once on a small
+    server shares the CPU by drawing less often (each frame costs ~30 ms of one core) rather than
+    letting every view fall behind."""
+    return max(FRAME_INTERVAL_S, FRAME_COST_S * playing / CORES)
 
 
 def _session_key(request: gr.Request | None) -> str:
@@ -180,7 +190,7 @@ def lab_play(*args: Any) -> Any:
                 stats, stats_at = _stats(session, shown / elapsed, (session.lab.step - start_step) / elapsed), tick
         shown += 1
         yield path, stats, t("lab.narrate.playing")
-        time.sleep(max(0.0, FRAME_INTERVAL_S - (time.monotonic() - tick)))
+        time.sleep(max(0.0, frame_interval(LABS.playing()) - (time.monotonic() - tick)))
     with session.lock:
         path = frames(session, layers)
     yield path, _stats(session), t("lab.narrate.paused")
