@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import GandemoError
 
@@ -17,6 +18,61 @@ def _add_model(p: argparse.ArgumentParser) -> None:
                    help="bundled name, local folder/file, or Hub repo id[@revision] (default: fashion-mnist)")
     p.add_argument("--truncation", type=float, default=None, help="truncation threshold t (resample |z| > t)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+
+
+def add_config_options(parser: argparse.ArgumentParser, config_class: type | None = None,
+                       groups: dict[str, Any] | None = None) -> None:
+    """One option per field of TrainConfig (or ``config_class``), built from its Rule: ``--lr-g`` for
+    ``lr_g``, its type, default, help and choices; ``--x/--no-x`` for a switch; the Rule's older
+    spellings (``--size``, ``--ema``, ``--r1``) too. ``groups`` puts an option into a group (e.g. a
+    mutually exclusive one). ``channels`` also takes 'auto' (its default here): as the images have them."""
+    from .gan.train import TrainConfig, settings_table
+
+    config_class = config_class or TrainConfig
+    defaults = config_class()
+    for name, (kind, rule) in settings_table(config_class).items():
+        target = (groups or {}).get(name, parser)
+        flags = [f"--{name.replace('_', '-')}", *rule.flags]
+        default = getattr(defaults, name)
+        shown = "'' (off)" if default == "" else default
+        help_text = f"{rule.help} (default: {shown})"
+        if name == "channels":
+            target.add_argument(*flags, dest=name, choices=("auto", *map(str, rule.choices)), default="auto",
+                                help=rule.help + " (default: auto)")
+        elif kind is bool:
+            target.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=default,
+                                help=help_text)
+        elif kind in (int, float, str):
+            target.add_argument(*flags, dest=name, type=kind, default=default, help=help_text,
+                                choices=rule.choices or None, metavar=_metavar(name, rule))
+        else:  # a list-valued setting: its Rule's parse turns one "A:B" text into one item
+            target.add_argument(*flags, dest=name, type=rule.parse, action="append", default=None,
+                                help=help_text, metavar=rule.metavar or None)
+
+
+def _metavar(name: str, rule: Any) -> str | None:
+    return None if rule.choices else name.upper()
+
+
+def config_from_args(args: argparse.Namespace, config_class: type | None = None) -> Any:
+    """The TrainConfig the options of ``add_config_options`` describe (not yet validated)."""
+    from .gan.train import TrainConfig, settings_table
+
+    config_class = config_class or TrainConfig
+    defaults = config_class()
+    values = {}
+    for name, (kind, _rule) in settings_table(config_class).items():
+        value = getattr(args, name)
+        if name == "channels":
+            value = defaults.channels if value == "auto" else int(value)
+        elif value is None and kind not in (int, float, str, bool):
+            value = getattr(defaults, name)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    if getattr(args, "width", None) is not None:
+        values["width_g"] = values["width_d"] = args.width
+    return config_class(**values)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,36 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data", nargs="+", help="a folder, a .zip, or image files")
     t.add_argument("--out", default=None, help="run folder (default: runs/<name>-<time>)")
     t.add_argument("--resume", default=None, help="continue a run folder written by an earlier 'train'")
-    t.add_argument("--size", type=int, choices=(32, 64, 128), default=64, help="resolution (default 64)")
     length = t.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, default=2000, help="training length in steps (default 2000)")
     length.add_argument("--epochs", type=float, default=None,
                         help="training length in passes over the usable images, instead of --steps")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--width", type=int, default=64, help="network width of G and D")
-    t.add_argument("--lr-g", type=float, default=2e-4)
-    t.add_argument("--lr-d", type=float, default=2e-4)
-    t.add_argument("--beta1", type=float, default=0.5)
-    t.add_argument("--beta2", type=float, default=0.999)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--loss", choices=("bce", "hinge"), default="bce")
-    t.add_argument("--diffaugment", default="color,translation,cutout", help="comma list; '' turns it off")
-    t.add_argument("--mirror", action="store_true",
-                   help="random horizontal flips of real images (only for subjects without a left and right)")
-    t.add_argument("--label-smoothing", type=float, default=0.9, help="real label for D (1 = off)")
-    t.add_argument("--no-spectral-norm", action="store_true")
-    t.add_argument("--d-skip-threshold", type=float, default=0.05, help="skip D while its loss is below (0 = off)")
-    t.add_argument("--ema", type=float, default=0.999, help="EMA decay of G (0 = off)")
-    t.add_argument("--r1", type=float, default=0.0, help="R1 penalty gamma (0 = off)")
-    t.add_argument("--preview-every", type=int, default=100,
-                   help="save a sample grid to <run>/previews/ every N steps (default 100; 0: only at the end)")
-    t.add_argument("--checkpoint-every", type=int, default=500,
-                   help="save a resumable checkpoint every N steps (default 500; 0: only by time, at the end and on Ctrl-C)")
-    t.add_argument("--checkpoint-minutes", type=float, default=5.0,
-                   help="also save one when this many minutes have passed since the last (default 5; 0 = off)")
+    add_config_options(t, groups={"steps": length})
+    t.add_argument("--width", type=int, default=None, help="network width of G and D (sets --width-g and --width-d)")
     t.add_argument("--fit", choices=("crop", "pad"), default="crop", help="non-square images")
     t.add_argument("--alpha", choices=("keep", "flatten"), default="keep", help="transparency")
-    t.add_argument("--channels", choices=("auto", "1", "3", "4"), default="auto")
     t.add_argument("--device", default=None)
 
     try:
@@ -145,20 +178,12 @@ def run_train(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .gan.runs import RunFolder, why
-    from .gan.train import TrainConfig
     from .intake import IntakeOptions
     from .training import prepare_trainer
 
-    config = TrainConfig(
-        image_size=args.size, steps=args.steps, batch_size=args.batch_size, width_g=args.width, width_d=args.width,
-        lr_g=args.lr_g, lr_d=args.lr_d, beta1=args.beta1, beta2=args.beta2, seed=args.seed, loss=args.loss,
-        diffaugment=args.diffaugment, mirror=args.mirror, label_smoothing=args.label_smoothing,
-        spectral_norm=not args.no_spectral_norm, d_skip_threshold=args.d_skip_threshold, ema_decay=args.ema,
-        r1_gamma=args.r1, preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
-        checkpoint_minutes=args.checkpoint_minutes,
-    ).validate()
+    config = config_from_args(args).validate()
     channels = args.channels if args.channels == "auto" else int(args.channels)
-    intake = IntakeOptions(size=args.size, fit=args.fit, alpha=args.alpha, channels=channels)
+    intake = IntakeOptions(size=config.image_size, fit=args.fit, alpha=args.alpha, channels=channels)
     sources = args.data[0] if len(args.data) == 1 else args.data
     trainer, summary = prepare_trainer(sources if isinstance(sources, list) else [sources], config, out_dir=args.out,
                                        intake=intake, resume=args.resume, device=args.device, epochs=args.epochs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -25,7 +26,8 @@ from ..access import (
 )
 from ..device import pick_device
 from ..errors import InvalidInputError
-from ..gan.train import TrainConfig, TrainEvent
+from ..gan.augment import POLICIES, parse_policy
+from ..gan.train import TrainConfig, TrainEvent, settings_table
 from ..hub import push_folder
 from ..i18n import catalog, current_language, t, translate_message
 from ..intake import IntakeOptions
@@ -38,6 +40,105 @@ from .i18n import Localizer, request_language
 # benchmarks/classroom_load.py. GANDEMO_TRAIN_NICE=0 gives it equal priority.
 TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "5"))
 STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
+
+# Where the Train tab deliberately differs from TrainConfig (whose defaults the CLI uses): the one place.
+UI_DEFAULTS: dict[str, Any] = {
+    "steps": 1000,  # a first run in the browser should end while the person watches (minutes on a CPU)
+    "preview_every": 50,  # the page is for watching it learn: samples twice as often as the CLI writes them
+}
+# /train's parameter names where they differ from TrainConfig's field names (the API keeps its names)
+API_NAMES = {"image_size": "resolution", "width_g": "width", "diffaugment": "augment"}
+# /train's parameters in the API's order (positional callers rely on it). The settings among them are
+# TrainConfig fields, mapped by name; a field added to TrainConfig with a widget joins at the end.
+API_ORDER = ("files", "resolution", "steps", "unit", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "width", "seed",
+             "loss", "augment", "mirror", "label_smoothing", "spectral_norm", "d_skip_threshold", "ema_decay",
+             "r1_gamma", "preview_every", "fit", "alpha", "resume", "job_info")
+# the tab's layout of the settings (by field name); a setting with a widget not placed here gets a row of its own
+MAIN_ROW = ("image_size", "steps", "batch_size")
+ADVANCED_ROWS = (("lr_g", "lr_d", "beta1", "beta2"), ("width_g", "seed", "loss"), ("diffaugment",),
+                 ("mirror", "spectral_norm"), ("label_smoothing", "d_skip_threshold"),
+                 ("ema_decay", "r1_gamma", "preview_every"))
+
+
+def ui_settings(config_class: type = TrainConfig) -> dict[str, str]:
+    """/train parameter name -> TrainConfig field, for every field the Train tab has a widget for."""
+    return {API_NAMES.get(name, name): name for name, (_, rule) in settings_table(config_class).items() if not rule.ui}
+
+
+def train_params(config_class: type = TrainConfig) -> tuple[str, ...]:
+    return (*API_ORDER, *[p for p in ui_settings(config_class) if p not in API_ORDER])
+
+
+def ui_default(name: str, config_class: type = TrainConfig) -> Any:
+    """The widget's starting value: TrainConfig's default unless UI_DEFAULTS says otherwise."""
+    return UI_DEFAULTS.get(name, getattr(config_class(), name))
+
+
+def setting_widget(tr: Localizer, name: str, config_class: type = TrainConfig) -> Any:
+    """The widget for TrainConfig field ``name``, built from its Rule: choices -> radio, a switch ->
+    checkbox, a Rule with a slider range -> slider, else a number box with the allowed range. Its label
+    is the catalog's ``train.field.<name>`` (and ``.info`` when the catalog has one)."""
+    kind, rule = settings_table(config_class)[name]
+    default = ui_default(name, config_class)
+    keys: dict[str, Any] = {"label": f"train.field.{name}"}
+    if f"train.field.{name}.info" in catalog():
+        keys["info"] = f"train.field.{name}.info"
+    if name == "diffaugment":  # a comma list of policies: one checkbox each
+        component = gr.CheckboxGroup(list(POLICIES), value=list(parse_policy(default)))
+        keys["choices"] = [(f"train.field.diffaugment.{p}", p) for p in POLICIES]
+    elif rule.choices:  # values as text ("32"), as /train has always taken them
+        values = [str(c) for c in rule.choices]
+        component = gr.Radio(values, value=str(default))
+        labelled = [f"train.field.{name}.{v}" for v in values]
+        if all(k in catalog() for k in labelled):
+            keys["choices"] = list(zip(labelled, values))
+    elif kind is bool:
+        component = gr.Checkbox(value=default)
+    elif rule.slider is not None:
+        low, high, step = rule.slider
+        component = gr.Slider(low, high, value=default, step=step)
+    elif kind is int:
+        component = gr.Number(value=default, precision=None, step=1, minimum=rule.lo, maximum=rule.hi)
+    else:
+        component = gr.Number(value=default, minimum=rule.lo, maximum=rule.hi)
+    return tr(component, **keys)
+
+
+def config_from_widgets(values: dict[str, Any], config_class: type = TrainConfig) -> Any:
+    """The TrainConfig that /train's settings (by parameter name) describe; ``validate()`` says what is wrong.
+    2.5 steps is a typo to point out, not to round; the one width sets both networks."""
+    table = settings_table(config_class)
+    settings: dict[str, Any] = {}
+    for param, name in ui_settings(config_class).items():
+        kind, _rule = table[name]
+        value = values.get(param, ui_default(name, config_class))
+        if name == "diffaugment":
+            value = ",".join(value) if isinstance(value, (list, tuple)) else value
+        elif kind is int and isinstance(value, str) and value.strip().isdigit():  # a radio's "32"
+            value = int(value)
+        elif kind is int and value is not None:
+            _check_whole(value, f"train.field.{name}")
+            value = int(value)
+        elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+        elif kind is bool:
+            value = bool(value)
+        settings[name] = value
+    if "width_g" in settings and "width_d" not in settings:
+        settings["width_d"] = settings["width_g"]
+    return config_class(**settings)
+
+
+def _named_parameters(names: tuple[str, ...]) -> Any:
+    """Give a ``*args`` handler an explicit signature (``names``), so Gradio names the API's parameters."""
+
+    def decorate(fn: Any) -> Any:
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        fn.__signature__ = inspect.Signature([inspect.Parameter(n, kind) for n in names])
+        fn.__annotations__ = {}
+        return fn
+
+    return decorate
 
 
 def _progress_html(step: int, total: int) -> str:
@@ -133,35 +234,28 @@ def _progress_of(job: Job) -> str:
     return _describe(last, None) if isinstance(last, TrainEvent) else t("train.progress.starting")
 
 
+TRAIN_PARAMS = train_params()
+
+
 @gpu(duration=600)
 @human_errors
-def train(
-    files: list[str] | None, resolution: str, steps: float, unit: str, batch_size: float, lr_g: float, lr_d: float,
-    beta1: float, beta2: float, width: float, seed: float, loss: str, augment: list[str], mirror: bool,
-    label_smoothing: float, spectral_norm: bool, d_skip_threshold: float, ema_decay: float, r1_gamma: float,
-    preview_every: float, fit: str, alpha: str, resume: str | None, job_info: dict[str, Any] | None,
-) -> Any:
+@_named_parameters(TRAIN_PARAMS)
+def train(*args: Any) -> Any:
     """Start a training job and stream its progress (losses, D outputs, samples, health).
 
-    ``steps`` is the training length, counted in ``unit``: "steps" or "epochs" (passes over the images)."""
+    The parameters are TRAIN_PARAMS: the files, the settings (TrainConfig's fields, see API_NAMES), and
+    ``unit``: "steps" or "epochs" (passes over the images), what ``steps`` counts; ``fit``, ``alpha``
+    (how images are read), ``resume`` (a run to continue), ``job_info`` (this browser's job and owner key)."""
+    values = dict(zip(TRAIN_PARAMS, args))
+    files, unit, steps = values["files"], values["unit"], values["steps"]
     paths = [f if isinstance(f, str) else f.name for f in (files or [])]
     if not paths:
         raise InvalidInputError(t("train.error.no_images"))
     if unit not in ("steps", "epochs"):
         raise InvalidInputError(t("train.error.unit", unit=repr(unit)))
     epochs = float(steps) if unit == "epochs" else None  # prepare_trainer checks and converts it
-    if epochs is None:
-        _check_whole(steps, "train.steps")
-    for value, key in ((seed, "train.seed"), (batch_size, "train.batch_size"), (preview_every, "train.preview_every")):
-        _check_whole(value, key)
-    config = TrainConfig(
-        image_size=int(resolution), steps=1 if epochs else int(steps), batch_size=int(batch_size), lr_g=float(lr_g), lr_d=float(lr_d),
-        beta1=float(beta1), beta2=float(beta2), width_g=int(width), width_d=int(width), seed=int(seed), loss=loss,
-        diffaugment=",".join(augment or []), mirror=bool(mirror),
-        label_smoothing=float(label_smoothing), spectral_norm=bool(spectral_norm),
-        d_skip_threshold=float(d_skip_threshold), ema_decay=float(ema_decay), r1_gamma=float(r1_gamma),
-        preview_every=int(preview_every),
-    ).validate()
+    config = config_from_widgets({**values, "steps": 1} if epochs else values).validate()
+    fit, alpha, resume, job_info = values["fit"], values["alpha"], values["resume"], values["job_info"]
     busy = JOBS.running(str(pick_device()))
     if busy is not None and not busy.finished:
         raise gr.Error(t("train.error.busy", progress=_progress_of(busy)), title=t("train.error.busy.title"))
@@ -259,7 +353,7 @@ def _with_size(key: str, size: str) -> str:
 
 def relabel_length(unit: str, request: gr.Request) -> dict[str, Any]:
     """The length box says what it counts (steps or epochs), in the page's language."""
-    return gr.update(label=t("train.epochs" if unit == "epochs" else "train.steps", request_language(request)))
+    return gr.update(label=t("train.epochs" if unit == "epochs" else "train.field.steps", request_language(request)))
 
 
 def build_train_tab(tr: Localizer) -> dict[str, Any]:
@@ -269,37 +363,26 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
             files = tr(gr.File(file_count="multiple", file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                                elem_id="train-files"),
                        label=_with_size("train.files", format_size(max_upload_bytes())))
+            widgets: dict[str, Any] = {}  # field name -> widget
+
+            def place(*names: str) -> None:
+                for name in names:
+                    widgets[name] = setting_widget(tr, name)
+
             with gr.Row():
-                resolution = tr(gr.Radio(["32", "64", "128"], value="64"), label="train.resolution")
-                steps = tr(gr.Number(value=1000, precision=None, step=1, minimum=1, maximum=1_000_000), label="train.steps")
+                place("image_size", "steps")
                 unit = tr(gr.Radio(["steps", "epochs"], value="steps"), label="train.unit", info="train.unit.info",
                           choices=[("train.unit.steps", "steps"), ("train.unit.epochs", "epochs")])
-                batch_size = tr(gr.Slider(4, 256, value=32, step=4), label="train.batch_size")
+                place("batch_size")
             with tr(gr.Accordion("Advanced settings", open=False), label="train.advanced"):
-                with gr.Row():
-                    lr_g = tr(gr.Number(value=2e-4, minimum=1e-6, maximum=0.1), label="train.lr_g")
-                    lr_d = tr(gr.Number(value=2e-4, minimum=1e-6, maximum=0.1), label="train.lr_d")
-                    beta1 = tr(gr.Number(value=0.5, minimum=0, maximum=0.999), label="train.beta1")
-                    beta2 = tr(gr.Number(value=0.999, minimum=0, maximum=0.9999), label="train.beta2")
-                with gr.Row():
-                    width = tr(gr.Slider(16, 128, value=64, step=8), label="train.width")
-                    seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0), label="train.seed")
-                    loss = tr(gr.Radio(["bce", "hinge"], value="bce"), label="train.loss",
-                              choices=[("train.loss.bce", "bce"), ("train.loss.hinge", "hinge")])
-                augment = tr(gr.CheckboxGroup(["color", "translation", "cutout"], value=["color", "translation", "cutout"]),
-                             label="train.augment",
-                             choices=[("train.augment.color", "color"), ("train.augment.translation", "translation"),
-                                      ("train.augment.cutout", "cutout")])
-                with gr.Row():
-                    mirror = tr(gr.Checkbox(value=False), label="train.mirror", info="train.mirror.info")
-                    spectral_norm = tr(gr.Checkbox(value=True), label="train.spectral_norm")
-                with gr.Row():
-                    label_smoothing = tr(gr.Slider(0.7, 1.0, value=0.9, step=0.05), label="train.label_smoothing")
-                    d_skip = tr(gr.Slider(0, 0.5, value=0.05, step=0.01), label="train.d_skip")
-                with gr.Row():
-                    ema = tr(gr.Slider(0, 0.9999, value=0.999, step=0.0001), label="train.ema")
-                    r1 = tr(gr.Slider(0, 10, value=0, step=0.1), label="train.r1")
-                    preview_every = tr(gr.Slider(10, 1000, value=50, step=10), label="train.preview_every")
+                for row in ADVANCED_ROWS:
+                    with gr.Row():
+                        place(*row)
+                placed = set(MAIN_ROW).union(*ADVANCED_ROWS)
+                others = [name for name in ui_settings().values() if name not in placed]
+                if others:
+                    with gr.Row():
+                        place(*others)
                 with gr.Row():
                     fit = tr(gr.Radio(["crop", "pad"], value="crop"), label="train.fit",
                              choices=[("train.fit.crop", "crop"), ("train.fit.pad", "pad")])
@@ -336,14 +419,15 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                 push_result = gr.Markdown()
     job_info = gr.BrowserState(None, storage_key="gandemo-train-job")
 
-    settings = [files, resolution, steps, unit, batch_size, lr_g, lr_d, beta1, beta2, width, seed, loss, augment, mirror,
-                label_smoothing, spectral_norm, d_skip, ema, r1, preview_every, fit, alpha, resume, job_info]
+    by_param = {**{API_NAMES.get(name, name): w for name, w in widgets.items()}, "files": files, "unit": unit,
+                "fit": fit, "alpha": alpha, "resume": resume, "job_info": job_info}
+    settings = [by_param[name] for name in TRAIN_PARAMS]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
-    unit.change(relabel_length, unit, steps, api_visibility="private", queue=False)
+    unit.change(relabel_length, unit, widgets["steps"], api_visibility="private", queue=False)
     # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
     refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
     push_btn.click(push, [run_dir, repo_id, token, private, job_info], push_result, api_name="push_to_hub")
-    return {"attach": (attach, job_info, outputs), "open_button": open_btn, "run_dir": run_dir}
+    return {"attach": (attach, job_info, outputs), "open_button": open_btn, "run_dir": run_dir, "settings": widgets}
