@@ -46,8 +46,20 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type | Non
             target.add_argument(*flags, dest=name, type=kind, default=default, help=help_text,
                                 choices=rule.choices or None, metavar=_metavar(name, rule))
         else:  # a list-valued setting: its Rule's parse turns one "A:B" text into one item
-            target.add_argument(*flags, dest=name, type=rule.parse, action="append", default=None,
-                                help=help_text, metavar=rule.metavar or None)
+            target.add_argument(*flags, dest=name, type=_cli_type(rule.parse), action="append", default=None,
+                                help=f"{rule.help} (default: none)", metavar=rule.metavar or None)
+
+
+def _cli_type(parse: Any) -> Any:
+    """argparse shows a ValueError's own sentence only when it is an ArgumentTypeError."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
 
 
 def _metavar(name: str, rule: Any) -> str | None:

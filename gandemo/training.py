@@ -80,7 +80,10 @@ def prepare_trainer(
         run.check_resumable()  # a missing file is named before the images are read
         saved = Trainer.resume_config(resume)
         saved_steps = saved.steps
-        config = TrainConfig(**{**saved.__dict__, "steps": max(config.steps, saved.steps)})
+        # a resumed run keeps its settings; a longer length, and learning-rate drops asked for now, are added
+        drops = tuple(sorted({*saved.lr_drops, *config.lr_drops}))
+        config = TrainConfig(**{**saved.__dict__, "steps": max(config.steps, saved.steps), "lr_drops": drops,
+                                "auto_lr_drop": saved.auto_lr_drop or config.auto_lr_drop})
     out_dir = Path(out_dir) if out_dir else (Path(resume) if resume is not None else new_run_dir())
     RunFolder(out_dir).check_writable()  # a read-only output folder is said before the images are read
     options = replace(intake or IntakeOptions(), size=config.image_size)
@@ -94,6 +97,7 @@ def prepare_trainer(
     summary = dataset.summary()
     if resume is not None:
         trainer = Trainer.resume(resume, dataset.images, out_dir=out_dir, steps=config.steps, device=device)
+        trainer.config.lr_drops, trainer.config.auto_lr_drop = config.lr_drops, config.auto_lr_drop
     else:
         trainer = Trainer(dataset.images, config, out_dir, device=device, data_summary=summary)
     if epochs is not None:

@@ -163,3 +163,49 @@ def test_train_explains_bad_uploads(files: int, expected: str, client: Client, i
         client.predict(**train_args(images[:files], steps=5), api_name="/train")
     train_app.assert_alive()
     assert train_app.unexpected_errors() == [], train_app.log_tail()
+
+
+def test_set_learning_rate_only_for_the_jobs_owner(train_app: AppProcess, client: Client, images: list[Path]) -> None:
+    job = client.submit(**train_args(images), api_name="/train")
+    deadline = time.monotonic() + STREAM_TIMEOUT_S
+    info: Any = None
+    for outputs in job:
+        out = named(outputs)
+        info = out["job_info"]
+        if "**Step" in out["status"] and not out["status"].startswith("**Step 0 /"):
+            break
+        assert time.monotonic() < deadline, f"no progress within {STREAM_TIMEOUT_S} s: {out['status']}"
+    run_dir = Path(out["run_dir"])
+    try:
+        # a stranger (another browser: no token, a wrong one, someone else's job id) changes nothing
+        for stranger in ({"job_id": info["job_id"], "token": "not-the-token"}, {"job_id": info["job_id"]}, None,
+                         "not a dict"):
+            refused = client.predict(stranger, 1e-6, 1e-6, api_name="/set_learning_rate")
+            assert "someone else" in refused or "No training job" in refused, refused
+        # nonsense values get a sentence, not a traceback
+        with pytest.raises(AppError, match=r"lr_g must be in \(0, 0.1\] \(got 0(\.0)?\)"):
+            client.predict(info, 0, None, api_name="/set_learning_rate")
+        with pytest.raises(AppError, match="less than minimum value 0"):  # the number box's own bound
+            client.predict(info, -1, None, api_name="/set_learning_rate")
+        with pytest.raises(AppError, match="Enter a new learning rate"):
+            client.predict(info, None, None, api_name="/set_learning_rate")
+
+        said = client.predict(info, 1e-5, None, api_name="/set_learning_rate")
+        assert said == "From the next step: learning rate G 1.00e-05, D 2.00e-04.", said
+        for outputs in job:  # the change is marked in the health panel and on the loss plot
+            out = named(outputs)
+            if "Learning rates changed by hand" in out["health"]:
+                break
+            assert time.monotonic() < deadline, "the change never showed"
+        assert "G 2.00e-04 → 1.00e-05, D 2.00e-04 → 2.00e-04" in out["health"], out["health"]
+        assert "learning rate G (× start)" in json.dumps(out["losses"], ensure_ascii=False), str(out["losses"])[:300]
+    finally:
+        client.predict(info, api_name="/stop_training")
+        for _ in job:
+            assert time.monotonic() < deadline + 60, "the stream did not end after Stop"
+    state = json.loads((run_dir / "training" / "state.json").read_text())
+    assert [(c["reason"], c["lr_g"], c["lr_d"]) for c in state["lr_changes"]] == [("manual", [2e-4, 1e-5],
+                                                                                   [2e-4, 2e-4])]
+    assert state["history"][-1]["lr_g"] == 1e-5
+    train_app.assert_alive()
+    assert train_app.unexpected_errors() == [], train_app.log_tail()

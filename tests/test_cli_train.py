@@ -201,3 +201,20 @@ def test_ctrl_c_with_a_full_disk_says_which_checkpoint_is_intact(shapes: Path, t
         f"error: Could not save step 2 to {out} (the disk is full); the checkpoint of step 1 there is intact."), err
     assert json.loads((out / "training" / "state.json").read_text())["step"] == 1
     load_generator(str(out), device="cpu")
+
+
+def test_lr_drop_schedule_from_the_command_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = tmp_path / "shapes"
+    write_pngs(data, 12)
+    out = tmp_path / "run"
+    proc = gandemo_cli(["train", str(data), "--steps", "5", "--out", str(out), "--lr-drop", "2:0.1",
+                        "--lr-drop", "4:0.5", "--auto-lr-drop", *TINY], cli_env)
+    assert proc.returncode == 0, shown(proc)
+    assert "[info] step 2: Learning rates lowered by the schedule (×0.1): G 2.00e-04 → 2.00e-05" in proc.stdout, shown(proc)
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["config"]["lr_drops"] == [[2, 0.1], [4, 0.5]] and state["config"]["auto_lr_drop"] is True
+    assert [(c["step"], c["factor"]) for c in state["lr_changes"]] == [(2, 0.1), (4, 0.5)]
+    assert [h["lr_g"] for h in state["history"]] == pytest.approx([2e-4, 2e-4, 2e-5, 2e-5, 1e-5])
+
+    proc = gandemo_cli(["train", str(data), "--lr-drop", "2", *TINY], cli_env)
+    assert proc.returncode == 2 and "STEP:FACTOR, e.g. 1000:0.1 (got '2')" in proc.stderr, shown(proc)

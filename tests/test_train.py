@@ -672,3 +672,173 @@ def test_trainer_explains_data_that_does_not_match_the_settings(rgb: torch.Tenso
         Trainer(rgb.float(), tiny_config(), tmp_path / "run", device="cpu")
     with pytest.raises(InvalidInputError, match="resolution must be"):
         Trainer(rgb, tiny_config(image_size=48), tmp_path / "run", device="cpu")
+
+
+# ------------------------------------------------------------------------------------- the learning rate while it trains
+def lrs(trainer: Trainer) -> tuple[float, float]:
+    return trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]
+
+
+def test_learning_rates_change_mid_run_from_another_thread(rgb: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(rgb, tiny_config(steps=8), tmp_path / "run", device="cpu")
+    events = []
+    for event in trainer.train():
+        events.append(event)
+        if event.kind in ("step", "preview") and event.step == 3:  # the job's thread is paused here; ask from another
+            asked = threading.Thread(target=trainer.set_learning_rates, kwargs={"lr_g": 1e-5})
+            asked.start()
+            asked.join()
+            assert lrs(trainer) == (2e-4, 2e-4), "changed in the middle of a step instead of before the next"
+    [change] = [e for e in events if e.kind == "lr"]
+    assert change.step == 3 and change.health[0].code == "lr_change" and "from step 4 on" in change.message
+    assert "G 2.00e-04 → 1.00e-05, D 2.00e-04 → 2.00e-04" in change.message
+    assert lrs(trainer) == (1e-5, 2e-4)
+    rows = {h["step"]: (h["lr_g"], h["lr_d"]) for h in trainer.history}
+    assert [rows[s] for s in (1, 2, 3)] == [(2e-4, 2e-4)] * 3 and [rows[s] for s in range(4, 9)] == [(1e-5, 2e-4)] * 5
+    assert state_of(tmp_path / "run")["lr_changes"] == [
+        {"step": 3, "reason": "manual", "factor": None, "lr_g": [2e-4, 1e-5], "lr_d": [2e-4, 2e-4]}]
+
+
+def test_the_adam_steps_use_the_new_rate(rgb: torch.Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = Trainer(rgb, tiny_config(steps=4, ema_decay=0.0), tmp_path / "run", device="cpu")
+    used: list[float] = []
+    real_step = trainer.opt_g.step
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        used.append(trainer.opt_g.param_groups[0]["lr"])
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.opt_g, "step", spy)
+    trainer.lower_learning_rates(0.1)  # asked before the first step: applied before it
+    run(trainer)
+    assert used == pytest.approx([2e-5] * 4)
+
+
+def test_learning_rate_requests_are_checked(rgb: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(rgb, tiny_config(), tmp_path / "run", device="cpu")
+    for bad in (0.0, -1e-4, 0.5, float("nan"), "fast"):
+        with pytest.raises(InvalidInputError, match=r"Invalid training settings: lr_d must be in \(0, 0.1\]"):
+            trainer.set_learning_rates(lr_d=bad)
+    for bad in (0, 1, 2.5, True):
+        with pytest.raises(InvalidInputError, match="must be between 0 and 1"):
+            trainer.lower_learning_rates(bad)
+    assert trainer.set_learning_rates(lr_g=1e-4) == (1e-4, 2e-4)  # what the next step will use
+    assert trainer.lower_learning_rates(0.5) == pytest.approx((5e-5, 1e-4))
+    assert lrs(trainer) == (2e-4, 2e-4), "applied by the training loop only"
+
+
+def test_a_learning_rate_change_survives_save_and_resume(rgb: torch.Tensor, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trainer = Trainer(rgb, tiny_config(steps=10), out, device="cpu")
+    cancel = threading.Event()
+    for event in trainer.train(cancel):
+        if event.kind in ("step", "preview") and event.step == 3:
+            trainer.lower_learning_rates(0.1)
+        if event.kind in ("step", "preview") and event.step == 5:
+            cancel.set()
+    assert len(state_of(out)["lr_changes"]) == 1
+
+    resumed = Trainer.resume(out, rgb, device="cpu")
+    assert lrs(resumed) == pytest.approx((2e-5, 2e-5)), "the resumed run went back to the configured rates"
+    assert resumed.config.lr_g == 2e-4  # the setting stays what the run started with
+    run(resumed)
+    state = state_of(out)
+    assert [c["step"] for c in state["lr_changes"]] == [3], "the mark of the change was lost or repeated"
+    assert [round(h["lr_g"] / 2e-5, 6) for h in state["history"]] == [10.0] * 3 + [1.0] * 7
+
+
+@pytest.mark.parametrize("stop_at", [None, 2, 4])
+def test_the_lr_drop_schedule_applies_after_its_step_once(stop_at: int | None, rgb: torch.Tensor, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trainer = Trainer(rgb, tiny_config(steps=7, lr_drops=((4, 0.1), (6, 0.5))), out, device="cpu")
+    cancel = threading.Event()
+    events = []
+    for event in trainer.train(cancel):
+        events.append(event)
+        if event.step == stop_at and event.kind in ("step", "preview"):
+            cancel.set()
+    if stop_at is not None:
+        resumed = Trainer.resume(out, rgb, device="cpu")
+        assert resumed.config.lr_drops == ((4, 0.1), (6, 0.5))  # the schedule is part of the saved settings
+        events += run(resumed)
+    state = state_of(out)
+    by_step = {h["step"]: h["lr_g"] for h in state["history"]}
+    assert [by_step[s] for s in range(1, 8)] == pytest.approx([2e-4] * 4 + [2e-5] * 2 + [1e-5])
+    assert [(c["step"], c["reason"], c["factor"]) for c in state["lr_changes"]] == [(4, "schedule", 0.1),
+                                                                                   (6, "schedule", 0.5)]
+    assert [e.step for e in events if e.kind == "lr"] == [4, 6]
+    assert "lowered by the schedule (×0.1)" in next(e.message for e in events if e.kind == "lr")
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_auto_lr_drop_lowers_the_rates_when_the_monitor_sees_oscillation(auto: bool, rgb: torch.Tensor, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def oscillating_after_three_steps(self: HealthMonitor) -> dict[str, float] | None:
+        if len(self._recent) < 3:
+            return None
+        return {"swing": 0.3, "mean": 0.5, "crossings": 1.0, "settling": 1.0, "progress": 1.0}
+
+    monkeypatch.setattr(HealthMonitor, "oscillation", oscillating_after_three_steps)
+    trainer = Trainer(rgb, tiny_config(steps=7, auto_lr_drop=auto), tmp_path / "run", device="cpu")
+    events = run(trainer)
+    warned = [e.step for e in events for h in e.health if h.code == "oscillating"]
+    changes = [e for e in events if e.kind == "lr"]
+    if auto:  # a drop restarts the window: three more steps before the next
+        assert warned == [3, 6] and [e.step for e in changes] == [3, 6]
+        assert "automatically" in changes[0].message and lrs(trainer) == pytest.approx((2e-6, 2e-6))
+    else:
+        assert warned == [3] and changes == [] and lrs(trainer) == (2e-4, 2e-4)
+
+
+def test_nan_recovery_halves_the_rates_in_use_not_the_snapshots(rgb: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(rgb, tiny_config(), tmp_path / "run", device="cpu")
+    trainer.snapshot()
+    for group in trainer.opt_g.param_groups + trainer.opt_d.param_groups:
+        group["lr"] = 1e-5
+    trainer.recover()
+    assert lrs(trainer) == (5e-6, 5e-6)
+
+
+# ------------------------------------------------------------------------------------- oscillating without progress
+def feed_series(monitor: HealthMonitor, d_fakes: Iterable[float], losses_g: Iterable[float]) -> list[str]:
+    codes = []
+    for step, (f, g) in enumerate(zip(d_fakes, losses_g)):
+        codes += [h.code for h in monitor.observe_step(step, 0.6, f, g)]
+    return codes
+
+
+def test_oscillation_without_progress_is_reported_once() -> None:
+    monitor = HealthMonitor(real_diversity=1.0)
+    swinging = [0.8 if s % 2 else 0.2 for s in range(600)]
+    assert feed_series(monitor, swinging, [1.0] * 600) == ["oscillating"]
+    monitor.restart_oscillation()
+    assert monitor.oscillation() is None and feed_series(monitor, swinging[:199], [1.0] * 199) == []
+
+
+@pytest.mark.parametrize("case", ["healthy noise", "settling", "drifting", "g improving"])
+def test_oscillation_is_not_reported_for(case: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    noise = (torch.randn(400, generator=gen) * 0.03).tolist()
+    wave = [0.3 if s % 2 else -0.3 for s in range(400)]
+    d_fakes = {
+        "healthy noise": [0.35 + n for n in noise],
+        "settling": [0.5 + w * (1 - s / 400) ** 3 for s, w in enumerate(wave)],
+        "drifting": [0.1 + 0.8 * s / 400 for s in range(400)],
+        "g improving": [0.5 + w for w in wave],
+    }[case]
+    losses_g = [2.0 - 1.5 * s / 400 for s in range(400)] if case == "g improving" else [1.0] * 400
+    assert feed_series(HealthMonitor(real_diversity=1.0), d_fakes, losses_g) == []
+
+
+def test_resuming_adds_the_learning_rate_drops_asked_for_now(tmp_path: Path) -> None:
+    write_pngs(tmp_path / "shapes", 12)
+    sources = [str(tmp_path / "shapes")]
+    trainer, _ = prepare_trainer(sources, tiny_config(steps=3, lr_drops=((1, 0.5),)), out_dir=tmp_path / "run",
+                                 device="cpu")
+    run(trainer)
+    resumed, _ = prepare_trainer(sources, tiny_config(steps=6, lr_drops=((4, 0.1),), auto_lr_drop=True),
+                                 resume=tmp_path / "run", device="cpu")
+    assert resumed.config.lr_drops == ((1, 0.5), (4, 0.1)) and resumed.config.auto_lr_drop
+    run(resumed)
+    assert [(c["step"], c["factor"]) for c in state_of(tmp_path / "run")["lr_changes"]] == [(1, 0.5), (4, 0.1)]
+    assert lrs(resumed) == pytest.approx((1e-5, 1e-5))

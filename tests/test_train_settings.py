@@ -46,10 +46,14 @@ def other_value(name: str) -> Any:
         return (default + (rule.hi if rule.hi is not None else default + 1)) / 2 if default != 0 else 0.25
     if name == "diffaugment":
         return "color"
+    if name == "lr_drops":
+        return ((5, 0.5),)
     raise AssertionError(f"no test value for {name} ({kind})")
 
 
 def cli_text(value: Any) -> str:
+    if isinstance(value, tuple):  # lr_drops: STEP:FACTOR
+        return ",".join(f"{step}:{factor}" for step, factor in value)
     return str(value)
 
 
@@ -81,6 +85,15 @@ def test_each_cli_option_sets_its_field(name: str) -> None:
     config = cli.config_from_args(parse_train(*argv)).validate()
     assert getattr(config, name) == value
     assert dataclasses.replace(config, **{name: getattr(DEFAULTS, name)}) == DEFAULTS, "another field changed"
+
+
+def test_lr_drop_is_repeatable_and_says_what_it_wants() -> None:
+    config = cli.config_from_args(parse_train("--lr-drop", "100:0.1", "--lr-drop", "300:0.5")).validate()
+    assert config.lr_drops == ((100, 0.1), (300, 0.5))
+    with pytest.raises(SystemExit):
+        parse_train("--lr-drop", "100")
+    with pytest.raises(InvalidInputError, match="a step from 1 and a factor between 0 and 1"):
+        cli.config_from_args(parse_train("--lr-drop", "100:2")).validate()
 
 
 def test_older_cli_spellings_still_work() -> None:
@@ -193,6 +206,7 @@ def test_a_new_field_appears_in_the_cli_validate_and_the_tab() -> None:
         Patched(warmup_steps=500).validate()
 
     assert train_tab.train_params(Patched)[-1] == "warmup_steps"
+    assert train_tab.TRAIN_PARAMS[-1] == "auto_lr_drop"  # the last setting added (issue 10 §4), after job_info
     assert train_tab.train_params(Patched)[:-1] == train_tab.TRAIN_PARAMS
     with gr.Blocks():
         widget = train_tab.setting_widget(Localizer(), "warmup_steps", Patched)

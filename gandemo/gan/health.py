@@ -3,11 +3,25 @@
 Each check watches smoothed statistics and, when a failure shows, returns a message that says
 what is happening and what to try. Messages are emitted once when a condition starts (and again
 only after it has cleared), so a stuck run doesn't repeat itself every step.
+
+"Oscillating without progress" (the lesson's case for suddenly lowering the learning rate) is measured
+over the last ``window`` steps (default 200), in two halves, on D(G(z)) and G's loss. All four must hold:
+
+- it swings: D(G(z))'s standard deviation over the window is at least ``OSCILLATION_SWING`` (0.15);
+- back and forth: D(G(z)) crosses its window mean on at least ``OSCILLATION_CROSSINGS`` (10%) of the steps
+  (a drift up or down crosses it once);
+- it doesn't settle: the second half's standard deviation is at least 90% of the first half's;
+- no progress: G's mean loss in the second half is not 2% below the first half's.
+
+A trainer with ``auto_lr_drop`` lowers both learning rates x0.1 when this is reported, and restarts the
+window (``restart_oscillation``) after any learning-rate change, so the next drop needs a fresh window.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 
 import torch
@@ -15,7 +29,7 @@ import torch
 
 @dataclass
 class HealthMessage:
-    code: str  # "collapse" | "d_overpowering" | "g_overpowering" | "non_finite" | "recovered"
+    code: str  # "collapse" | "d_overpowering" | "g_overpowering" | "oscillating" | "non_finite" | "lr_change"
     level: str  # "warning" | "error" | "info"
     text: str
 
@@ -30,6 +44,12 @@ def sample_diversity(images: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+OSCILLATION_SWING = 0.15  # D(G(z))'s standard deviation over the window, at least
+OSCILLATION_CROSSINGS = 0.10  # share of steps on which D(G(z)) crosses its window mean, at least
+OSCILLATION_SETTLING = 0.9  # the second half's swing is at least this share of the first half's
+OSCILLATION_PROGRESS = 0.98  # G's mean loss in the second half is at least this share of the first half's
+
+
 @dataclass
 class HealthMonitor:
     """Feed it every step's statistics and, every preview, the fixed-noise samples."""
@@ -40,6 +60,11 @@ class HealthMonitor:
     active: set[str] = field(default_factory=set)
     _ema: dict[str, float] = field(default_factory=dict)
     _since: dict[str, int] = field(default_factory=dict)
+    window: int = 200  # steps the oscillation check looks at
+    _recent: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self._recent = deque(self._recent, maxlen=self.window)
 
     def _smooth(self, key: str, value: float) -> float:
         prev = self._ema.get(key, value)
@@ -57,8 +82,9 @@ class HealthMonitor:
             return [message]
         return []
 
-    def observe_step(self, step: int, d_real: float, d_fake: float) -> list[HealthMessage]:
-        """d_real = mean D(x), d_fake = mean D(G(z)), both probabilities in [0, 1]."""
+    def observe_step(self, step: int, d_real: float, d_fake: float, loss_g: float | None = None) -> list[HealthMessage]:
+        """d_real = mean D(x), d_fake = mean D(G(z)), both probabilities in [0, 1]; loss_g = G's loss
+        (with it, the oscillation check runs too)."""
         r = self._smooth("d_real", d_real)
         f = self._smooth("d_fake", d_fake)
         out = self._condition(
@@ -75,7 +101,48 @@ class HealthMonitor:
                           "stopped telling real from fake, so G's images stop improving. Try: raise D's learning rate or "
                           "lower G's, or turn off the skip-D threshold."),
         )
+        if loss_g is not None:
+            out += self._observe_oscillation(d_fake, loss_g)
         return out
+
+    def oscillation(self) -> dict[str, float] | None:
+        """The measures of "oscillating without progress" (see the module's docstring) over the last
+        ``window`` steps, or None until a full window has been seen."""
+        if len(self._recent) < self.window:
+            return None
+        fakes = [f for f, _ in self._recent]
+        losses = [g for _, g in self._recent]
+        half = len(fakes) // 2
+        mean = statistics.fmean(fakes)
+        crossings = sum(1 for a, b in zip(fakes, fakes[1:]) if (a - mean) * (b - mean) < 0)
+        first, second = statistics.pstdev(fakes[:half]), statistics.pstdev(fakes[half:])
+        return {"swing": statistics.pstdev(fakes), "mean": mean, "crossings": crossings / (len(fakes) - 1),
+                "settling": second / max(first, 1e-12),
+                "progress": statistics.fmean(losses[half:]) / max(abs(statistics.fmean(losses[:half])), 1e-12)}
+
+    def _observe_oscillation(self, d_fake: float, loss_g: float) -> list[HealthMessage]:
+        self._recent.append((d_fake, loss_g))
+        m = self.oscillation()
+        code = "oscillating"
+        holds = m is not None and (m["swing"] >= OSCILLATION_SWING and m["crossings"] >= OSCILLATION_CROSSINGS
+                                   and m["settling"] >= OSCILLATION_SETTLING and m["progress"] >= OSCILLATION_PROGRESS)
+        if not holds:
+            self.active.discard(code)
+            return []
+        if code in self.active:
+            return []
+        self.active.add(code)
+        return [HealthMessage(
+            code, "warning",
+            f"The losses are oscillating without progress: over the last {self.window} steps D(G(z)) swung by "
+            f"±{m['swing']:.2f} around {m['mean']:.2f}, back and forth on {m['crossings']:.0%} of the steps, without "
+            "settling, and the generator's loss did not fall. The lesson's remedy: suddenly lower the learning rate "
+            "(the button under the plots, --lr-drop, or automatic drops).")]
+
+    def restart_oscillation(self) -> None:
+        """Forget the window: after a learning-rate change the oscillation is judged afresh."""
+        self._recent.clear()
+        self.active.discard("oscillating")
 
     def observe_samples(self, step: int, samples: torch.Tensor) -> tuple[float, list[HealthMessage]]:
         """Diversity of the fixed-noise samples relative to real images' (1.0 = as varied as the data).
@@ -107,3 +174,17 @@ class HealthMonitor:
             f"(now G {lr_g:.2e}, D {lr_d:.2e}). If it happens again, lower the learning rates further, turn on "
             "spectral norm, or use the hinge loss.",
         )
+
+
+def learning_rates_changed(reason: str, next_step: int, old: tuple[float, float], new: tuple[float, float],
+                           factor: float | None = None) -> HealthMessage:
+    """The note for a change of the learning rates (marked on the plots and kept in the run's state)."""
+    rates = f"G {old[0]:.2e} → {new[0]:.2e}, D {old[1]:.2e} → {new[1]:.2e}"
+    if reason == "schedule":
+        text = f"Learning rates lowered by the schedule (×{factor:g}): {rates}, from step {next_step} on."
+    elif reason == "auto":
+        text = (f"Learning rates lowered ×{factor:g} automatically, because the losses oscillate without progress: "
+                f"{rates}, from step {next_step} on.")
+    else:
+        text = f"Learning rates changed by hand: {rates}, from step {next_step} on."
+    return HealthMessage("lr_change", "info", text)

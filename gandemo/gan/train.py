@@ -37,13 +37,14 @@ from ..errors import InvalidInputError
 from ..images import make_grid, upscale
 from .augment import diff_augment, parse_policy
 from .checkpoint import model_card
-from .health import HealthMessage, HealthMonitor, sample_diversity
+from .health import HealthMessage, HealthMonitor, learning_rates_changed, sample_diversity
 from .latent import latents_for_seeds
 from .models import SUPPORTED_CHANNELS, SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
 from .runs import TRAINING_DIR, RunFolder, checkpoint_bytes
 
 __all__ = ["TRAINING_DIR", "Rule", "TrainConfig", "TrainEvent", "Trainer", "settings_table"]
 SNAPSHOT_EVERY = 100  # steps between in-memory known-good copies (NaN/inf recovery)
+AUTO_LR_FACTOR = 0.1  # auto_lr_drop: both learning rates x0.1, like the Train tab's "lower now" button
 
 
 def _policy_problem(value: object) -> str | None:
@@ -51,6 +52,28 @@ def _policy_problem(value: object) -> str | None:
         parse_policy(value)  # type: ignore[arg-type]
     except (ValueError, AttributeError, TypeError) as e:
         return str(e)
+    return None
+
+
+def parse_lr_drop(text: str) -> tuple[int, float]:
+    """"1000:0.1" -> (1000, 0.1): after step 1000, both learning rates x0.1."""
+    step, sep, factor = str(text).partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(step), float(factor)
+    except ValueError:
+        raise ValueError(f"a learning-rate drop is STEP:FACTOR, e.g. 1000:0.1 (got {text!r})") from None
+
+
+def _lr_drops_problem(drops: object) -> str | None:
+    for drop in drops:  # type: ignore[attr-defined]
+        ok = isinstance(drop, tuple) and len(drop) == 2
+        step, factor = drop if ok else (None, None)
+        ok = ok and isinstance(step, int) and not isinstance(step, bool) and step >= 1
+        ok = ok and isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < 1
+        if not ok:
+            return f"a learning-rate drop is a step from 1 and a factor between 0 and 1, e.g. 1000:0.1 (got {drop!r})"
     return None
 
 
@@ -87,7 +110,7 @@ class Rule:
         elif kind is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         else:
-            ok = isinstance(value, kind)
+            ok = isinstance(value, typing.get_origin(kind) or kind)
         if ok and self.choices:
             ok = value in self.choices
         if ok and self.lo is not None:
@@ -178,6 +201,16 @@ class TrainConfig:
         ui="the 5-minute safety net needs no knob in the browser")
     amp: bool = setting(True, "mixed precision: CUDA (bf16 or fp16), and bf16 on CPUs that compute it natively",
                         ui="chosen by the hardware")
+    lr_drops: tuple[tuple[int, float], ...] = setting(
+        (), "lower both learning rates after step STEP by FACTOR, e.g. 1000:0.1 (repeatable)", check=_lr_drops_problem,
+        parse=parse_lr_drop, metavar="STEP:FACTOR", flags=("--lr-drop",),
+        ui="a planned schedule; in the browser the buttons lower the rates while it trains")
+    auto_lr_drop: bool = setting(False, "lower both learning rates x0.1 when the losses oscillate without progress "
+                                 "(measured as gandemo.gan.health says)")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lr_drops, list):  # as read back from state.json
+            self.lr_drops = tuple(tuple(d) if isinstance(d, list) else d for d in self.lr_drops)
 
     @classmethod
     def rules(cls) -> dict[str, tuple[type, Rule]]:
@@ -208,10 +241,10 @@ def settings_table(config_class: type) -> dict[str, tuple[type, Rule]]:
 
 @dataclass
 class TrainEvent:
-    kind: str  # "start" | "step" | "preview" | "health" | "checkpoint" | "done" | "stopped"
+    kind: str  # "start" | "step" | "preview" | "health" | "lr" | "checkpoint" | "done" | "stopped"
     step: int
     total_steps: int
-    losses: dict[str, float] = field(default_factory=dict)  # loss_d, loss_g, d_real, d_fake
+    losses: dict[str, float] = field(default_factory=dict)  # loss_d, loss_g, d_real, d_fake, lr_g, lr_d
     images_per_s: float = 0.0
     eta_s: float = 0.0
     preview: Image.Image | None = None
@@ -279,6 +312,10 @@ class Trainer:
         self._order = torch.empty(0, dtype=torch.long)
         self._good: dict | None = None
         self._last_d_loss = math.inf
+        self.lr_changes: list[dict[str, Any]] = []  # every change of the learning rates, kept in state.json
+        self._lr_requests: list[dict[str, Any]] = []  # asked for from other threads, applied between steps
+        self._lr_lock = threading.Lock()
+        self.monitor: HealthMonitor | None = None
 
     # ----------------------------------------------------------------- data
     def real_batch(self) -> torch.Tensor:
@@ -356,7 +393,8 @@ class Trainer:
             "loss_d": float(plain_d), "loss_g": float(loss_g.detach()),
             "d_real": float(torch.sigmoid(real_logits.detach().float()).mean()),
             "d_fake": float(torch.sigmoid(fake_logits.detach().float()).mean()),
-            "d_updated": float(update_d),
+            "d_updated": float(update_d), "lr_g": self.opt_g.param_groups[0]["lr"],
+            "lr_d": self.opt_d.param_groups[0]["lr"],
         }
 
     def r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
@@ -381,6 +419,60 @@ class Trainer:
         grid = make_grid(samples, columns=4)
         return upscale(grid, max(1, scale_to // grid.width)), samples
 
+    # ----------------------------------------------------------------- learning rates while it trains
+    @property
+    def learning_rates(self) -> tuple[float, float]:
+        """(G's, D's) learning rates now."""
+        return float(self.opt_g.param_groups[0]["lr"]), float(self.opt_d.param_groups[0]["lr"])
+
+    def set_learning_rates(self, lr_g: float | None = None, lr_d: float | None = None,
+                           reason: str = "manual") -> tuple[float, float]:
+        """Ask for new learning rates (None: unchanged). Safe from any thread: the training loop applies
+        them before its next step, marks the change and keeps it in the run's state.
+        Returns the rates the next step will use; a rate outside TrainConfig's range raises InvalidInputError."""
+        rules = TrainConfig.rules()
+        problems = [rules[name][1].problem_with(name, float, value)
+                    for name, value in (("lr_g", lr_g), ("lr_d", lr_d)) if value is not None]
+        if any(problems):
+            raise InvalidInputError("Invalid training settings: " + "; ".join(p for p in problems if p) + ".")
+        return self._request({"lr_g": lr_g, "lr_d": lr_d, "reason": reason})
+
+    def lower_learning_rates(self, factor: float = 0.1, reason: str = "manual") -> tuple[float, float]:
+        """Ask for both learning rates times ``factor`` (0 < factor < 1) from the next step on; thread-safe."""
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise InvalidInputError(f"The factor that lowers the learning rates must be between 0 and 1 (got {factor!r}).")
+        return self._request({"factor": float(factor), "reason": reason})
+
+    def _request(self, request: dict[str, Any]) -> tuple[float, float]:
+        with self._lr_lock:
+            self._lr_requests.append(request)
+            rates = self.learning_rates
+            for r in self._lr_requests:
+                rates = _next_rates(rates, r)
+            return rates
+
+    def _lr_changes_due(self) -> list[dict[str, Any]]:
+        """Requests from other threads, then drops of the schedule due now (each applied once, also on resume)."""
+        with self._lr_lock:
+            due, self._lr_requests = self._lr_requests, []
+        done = {(c["step"], c.get("factor")) for c in self.lr_changes if c["reason"] == "schedule"}
+        for step, factor in self.config.lr_drops:
+            if step == self.step and (step, factor) not in done:
+                due.append({"factor": factor, "reason": "schedule"})
+        return due
+
+    def _apply_lr_change(self, request: dict[str, Any]) -> HealthMessage:
+        old = self.learning_rates
+        new = _next_rates(old, request)
+        for opt, lr in ((self.opt_g, new[0]), (self.opt_d, new[1])):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        self.lr_changes.append({"step": self.step, "reason": request["reason"], "factor": request.get("factor"),
+                                "lr_g": [old[0], new[0]], "lr_d": [old[1], new[1]]})
+        if self.monitor is not None:
+            self.monitor.restart_oscillation()
+        return learning_rates_changed(request["reason"], self.step + 1, old, new, request.get("factor"))
+
     # ----------------------------------------------------------------- safety net
     def snapshot(self) -> None:
         """Keep the last known-good state in memory (for NaN/inf recovery)."""
@@ -391,15 +483,16 @@ class Trainer:
         }
 
     def recover(self) -> HealthMessage:
+        rates = self.learning_rates  # the rates now (a change since the snapshot counts), halved below
         if self._good is not None:
             self.G.load_state_dict(self._good["G"])
             self.D.load_state_dict(self._good["D"])
             self.G_ema.load_state_dict(self._good["G_ema"])
             self.opt_g.load_state_dict(self._good["opt_g"])
             self.opt_d.load_state_dict(self._good["opt_d"])
-        for opt in (self.opt_g, self.opt_d):
+        for opt, lr in ((self.opt_g, rates[0]), (self.opt_d, rates[1])):
             for group in opt.param_groups:
-                group["lr"] *= 0.5
+                group["lr"] = lr * 0.5
         self.recoveries += 1
         self._last_d_loss = math.inf
         return HealthMonitor.non_finite(self.step, self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"])
@@ -410,7 +503,7 @@ class Trainer:
         total = cfg.steps
         sample_idx = torch.randperm(self.data.shape[0], generator=torch.Generator().manual_seed(cfg.seed))[:64]
         real_div = sample_diversity(self.data[sample_idx.to(self.data.device)].float().div(127.5).sub(1))
-        monitor = HealthMonitor(real_diversity=real_div)
+        monitor = self.monitor = HealthMonitor(real_diversity=real_div)
         precision = f", {str(self.amp_dtype).removeprefix('torch.')} mixed precision" if self.amp else ", float32"
         precision += " with loss scaling" if self.scaler.is_enabled() else ""
         RunFolder(self.out_dir).check_writable(checkpoint_bytes(self.G, self.D))  # fail now, not at the first save
@@ -418,7 +511,12 @@ class Trainer:
         window: deque[tuple[float, int]] = deque(maxlen=20)
         self.snapshot()
         last_save = self.clock()
+        rate = eta = 0.0
         while self.step < total:
+            # between steps: learning-rate changes asked for (the Train tab, the API) or due (the schedule)
+            for request in self._lr_changes_due():
+                note = self._apply_lr_change(request)
+                yield TrainEvent("lr", self.step, total, images_per_s=rate, eta_s=eta, health=[note], message=note.text)
             if cancel is not None and cancel.is_set():
                 path = self.save()
                 yield TrainEvent("stopped", self.step, total, checkpoint=path,
@@ -438,7 +536,9 @@ class Trainer:
             rate = sum(b for _, b in window) / max(sum(t for t, _ in window), 1e-9)
             eta = (total - self.step) * cfg.batch_size / max(rate, 1e-9)
             self.history.append({"step": self.step, **stats})
-            health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"])
+            health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"], stats["loss_g"])
+            if cfg.auto_lr_drop and any(h.code == "oscillating" for h in health):
+                self.lower_learning_rates(AUTO_LR_FACTOR, reason="auto")
             event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health)
             if (cfg.preview_every and self.step % cfg.preview_every == 0) or self.step == total:
                 event.kind = "preview"
@@ -474,7 +574,8 @@ class Trainer:
                       "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
                       "last_d_loss": self._last_d_loss}
         state = {"step": self.step, "config": asdict(self.config), "skipped_d": self.skipped_d,
-                 "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:]}
+                 "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:],
+                 "lr_changes": self.lr_changes}
         try:
             return RunFolder(out_dir or self.out_dir).save(
                 self.G_ema.cpu(), step=self.step, card=self.card(), sample_grid=preview, live=_cpu(self.G.state_dict()),
@@ -531,7 +632,16 @@ class Trainer:
         trainer.skipped_d = int(state.get("skipped_d", 0))
         trainer.recoveries = int(state.get("recoveries", 0))
         trainer.history = list(state.get("history", []))
+        # the optimisers' state carries the learning rates in use; the changes' record carries on
+        trainer.lr_changes = list(state.get("lr_changes", []))
         return trainer
+
+
+def _next_rates(rates: tuple[float, float], request: dict[str, Any]) -> tuple[float, float]:
+    if request.get("factor") is not None:
+        return rates[0] * request["factor"], rates[1] * request["factor"]
+    return (rates[0] if request.get("lr_g") is None else float(request["lr_g"]),
+            rates[1] if request.get("lr_d") is None else float(request["lr_d"]))
 
 
 def _saved_config(run: RunFolder) -> TrainConfig:

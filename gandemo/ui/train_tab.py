@@ -6,6 +6,7 @@ import inspect
 import math
 import os
 import re
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ API_ORDER = ("files", "resolution", "steps", "unit", "batch_size", "lr_g", "lr_d
 MAIN_ROW = ("image_size", "steps", "batch_size")
 ADVANCED_ROWS = (("lr_g", "lr_d", "beta1", "beta2"), ("width_g", "seed", "loss"), ("diffaugment",),
                  ("mirror", "spectral_norm"), ("label_smoothing", "d_skip_threshold"),
-                 ("ema_decay", "r1_gamma", "preview_every"))
+                 ("ema_decay", "r1_gamma", "preview_every"), ("auto_lr_drop",))
 
 
 def ui_settings(config_class: type = TrainConfig) -> dict[str, str]:
@@ -167,9 +168,11 @@ class _View:
         self.last: TrainEvent | None = None
         self.files: list[str] | None = None
         self.run_dir: str = str(getattr(job, "run_dir", ""))
+        self.lr_changed = False  # once the learning rates change, the loss plot shows them too
 
     def add(self, event: TrainEvent) -> None:
         self.last = event
+        self.lr_changed |= event.kind == "lr"
         if event.losses:
             self.rows.append({"step": event.step, **event.losses})
         if event.preview is not None:  # saved lazily: re-attaching replays every event of the job
@@ -203,7 +206,13 @@ class _View:
         total = ev.total_steps if ev else 1
         progress = _progress_html(ev.step if ev else 0, total)
         df = pd.DataFrame(self.rows[-2000:]) if self.rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
-        losses = df.melt(id_vars="step", value_vars=["loss_d", "loss_g"], var_name="curve", value_name="value")
+        curves = ["loss_d", "loss_g"]
+        if self.lr_changed and "lr_g" in df:  # the change is marked: each rate as a share of its first value
+            for column, key in (("lr_g", "train.plot.lr_g"), ("lr_d", "train.plot.lr_d")):
+                rates = df[column].astype(float)
+                df[t(key, lang)] = rates / rates.iloc[0]
+                curves.append(t(key, lang))
+        losses = df.melt(id_vars="step", value_vars=curves, var_name="curve", value_name="value")
         probs = df.melt(id_vars="step", value_vars=["d_real", "d_fake"], var_name="curve", value_name="value")
         health = "\n\n".join(self.health[-12:]) or t("train.health.none", lang)
         return (status + "\n\n" + progress, self.preview, losses, probs, health, self.files, self.run_dir)
@@ -270,6 +279,7 @@ def train(*args: Any) -> Any:
     job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe,
                      nice=TRAIN_NICE)
     job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
+    job.trainer = trainer  # type: ignore[attr-defined]  # for /set_learning_rate (its owner only)
     info = {"job_id": job.id, "token": job.token, "owner": owner}
     for outputs in _follow(job):
         yield (*outputs, info)
@@ -305,6 +315,51 @@ def stop_training(job_info: dict[str, Any] | None) -> str:
     if not isinstance(token, str) or not job.stop(token):
         return t("train.stop.not_yours")
     return t("train.stop.stopping")
+
+
+def _own_trainer(job_info: Any) -> tuple[Any, str | None]:
+    """(the running job's Trainer, None) for its owner; (None, why not) for anyone else, or when none runs."""
+    info = job_info if isinstance(job_info, dict) else {}
+    job_id, token = info.get("job_id"), info.get("token")
+    job = JOBS.get(job_id) if isinstance(job_id, str) else None
+    trainer = getattr(job, "trainer", None)
+    if job is None or job.finished or trainer is None:
+        return None, t("train.lr.none")
+    if not isinstance(token, str) or not secrets.compare_digest(token, job.token):
+        return None, t("train.lr.not_yours")
+    return trainer, None
+
+
+def _rate_or_none(value: Any) -> Any:
+    """An empty box (None, "") keeps that rate; anything else goes to the trainer, which checks it."""
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def _rates_text(rates: tuple[float, float]) -> str:
+    return t("train.lr.requested", g=f"{rates[0]:.2e}", d=f"{rates[1]:.2e}")
+
+
+@human_errors
+def set_learning_rate(job_info: dict[str, Any] | None, lr_g: float | None, lr_d: float | None) -> str:
+    """Change the running job's learning rates (G's, D's; empty keeps one) from its next step on. Only the
+    browser that started the job (its token in ``job_info``) may."""
+    trainer, refusal = _own_trainer(job_info)
+    if refusal:
+        return refusal
+    lr_g, lr_d = _rate_or_none(lr_g), _rate_or_none(lr_d)
+    if lr_g is None and lr_d is None:
+        raise InvalidInputError(t("train.lr.nothing"))
+    return _rates_text(trainer.set_learning_rates(lr_g, lr_d))
+
+
+@human_errors
+def lower_learning_rate(job_info: dict[str, Any] | None, factor: float | None) -> tuple[str, Any, Any]:
+    """The "lower the learning rate now" button: both rates times ``factor`` (0.1) from the next step on."""
+    trainer, refusal = _own_trainer(job_info)
+    if refusal:
+        return refusal, gr.update(), gr.update()
+    rates = trainer.lower_learning_rates(0.1 if factor is None else factor)
+    return _rates_text(rates), rates[0], rates[1]
 
 
 def _summary_text(summary: str) -> str:
@@ -397,6 +452,19 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                 start = tr(gr.Button(variant="primary", elem_id="train-start"), value="train.start")
                 stop = tr(gr.Button(variant="stop", elem_id="train-stop"), value="train.stop")
             stop_note = gr.Markdown(elem_id="train-stop-note")
+            with tr(gr.Accordion("Learning rate while it trains", open=True, elem_id="train-lr"), label="train.lr.title"):
+                tr(gr.Markdown(), value="train.lr.lesson")
+                with gr.Row():
+                    lr_factor = tr(gr.Number(value=0.1, minimum=0.001, maximum=0.999, elem_id="train-lr-factor",
+                                             min_width=80), label="train.lr.factor")
+                    lower_btn = tr(gr.Button(elem_id="train-lr-lower"), value="train.lr.lower")
+                with gr.Row():
+                    new_lr_g = tr(gr.Number(value=None, minimum=0, maximum=0.1, elem_id="train-lr-g"),
+                                  label="train.lr.new_g", placeholder="train.lr.keep")
+                    new_lr_d = tr(gr.Number(value=None, minimum=0, maximum=0.1, elem_id="train-lr-d"),
+                                  label="train.lr.new_d", placeholder="train.lr.keep")
+                    apply_btn = tr(gr.Button(elem_id="train-lr-apply", min_width=80), value="train.lr.apply")
+                lr_note = gr.Markdown(elem_id="train-lr-note")
         with gr.Column(scale=2):
             # not registered with the Localizer: on a page load ``attach`` writes it (in the page's language),
             # and a second writer could overwrite a finished job's status with the idle line
@@ -428,6 +496,9 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
+    apply_btn.click(set_learning_rate, [job_info, new_lr_g, new_lr_d], lr_note, api_name="set_learning_rate", queue=False)
+    lower_btn.click(lower_learning_rate, [job_info, lr_factor], [lr_note, new_lr_g, new_lr_d],
+                    api_visibility="private", queue=False)
     refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
     push_btn.click(push, [run_dir, repo_id, token, private, job_info], push_result, api_name="push_to_hub")
     return {"attach": (attach, job_info, outputs), "open_button": open_btn, "run_dir": run_dir, "settings": widgets}
