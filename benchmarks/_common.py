@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from _proc import cpu_model  # noqa: E402, F401 - re-exported for the benchmarks
+
 from gandemo.device import native_bfloat16  # noqa: E402
 from gandemo.gan.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 
@@ -46,17 +48,6 @@ PLAIN: dict[str, Any] = {
 def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # for subprocesses (DataLoader workers set 1 themselves)
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_facts() -> str:

@@ -38,7 +38,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _proc import cpu_model, stop_process
 
 THIS_REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -133,13 +133,7 @@ def running_app(repo: Path, workdir: Path, env: dict[str, str]) -> Iterator[App]
             time.sleep(0.3)
         yield app
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(15)
+        stop_process(proc)
 
 
 def app_facts(repo: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -158,17 +152,6 @@ def app_facts(repo: Path, env: dict[str, str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ facts
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown CPU"
-
-
 def git_label(repo: Path) -> str:
     try:
         sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,

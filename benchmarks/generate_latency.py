@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _proc import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOAL_P95_MS = 150.0
@@ -120,12 +120,7 @@ def running_app(workdir: Path, timeout: float = 90.0, threads: int | None = None
         if proc.poll() is not None:
             raise SystemExit(f"the app crashed during the benchmark; see {log_path}")
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
 
 
 # ------------------------------------------------------------------------------------ cases

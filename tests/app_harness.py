@@ -243,14 +243,19 @@ class SharedApp:
             stack.close()  # raises AppCrashedError if the app died or would not stop
 
 
+def shared_app_fixture(shared: SharedApp, doc: str) -> Callable[[], Iterator[AppProcess]]:
+    """A session fixture that acquires ``shared`` for its users and releases it after them."""
+
+    def fixture() -> Iterator[AppProcess]:
+        app = shared.acquire()
+        try:
+            yield app
+        finally:
+            shared.release()
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope="session")(fixture)
+
+
 _SHARED = SharedApp()
-
-
-@pytest.fixture(scope="session")
-def app() -> Iterator[AppProcess]:
-    """The app running in a subprocess, shared by every test module that imports this fixture."""
-    app = _SHARED.acquire()
-    try:
-        yield app
-    finally:
-        _SHARED.release()
+app = shared_app_fixture(_SHARED, "The app running in a subprocess, shared by every test module that imports this fixture.")

@@ -10,12 +10,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from app_harness import AppProcess, SharedApp, single_thread_env
+from app_harness import AppProcess, SharedApp, shared_app_fixture, single_thread_env
 from factories import native_files, tiny_native, write_files
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -31,16 +30,7 @@ def _shared_env(workdir: Path) -> dict[str, str]:
     return {**single_thread_env(workdir), "GANDEMO_MODE": "shared", "GANDEMO_MAX_FILE_SIZE": str(UPLOAD_LIMIT)}
 
 
-_SHARED = SharedApp("gandemo-shared-app-", _shared_env)
-
-
-@pytest.fixture(scope="module")
-def shared_app() -> Iterator[AppProcess]:
-    app = _SHARED.acquire()
-    try:
-        yield app
-    finally:
-        _SHARED.release()
+shared_app = shared_app_fixture(SharedApp("gandemo-shared-app-", _shared_env), "The app in shared mode, 300 kB uploads.")
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ and per-request output folders that are cleaned up after a while."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -12,7 +13,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,6 +89,19 @@ def _split_request(args: tuple[Any, ...], kwargs: dict[str, Any], added: bool,
 REQUEST_PARAM = "gandemo_request"
 
 
+@contextlib.contextmanager
+def _speaking(fn_name: str, lang: str) -> Iterator[None]:
+    """Run a piece of a handler in the page's language; any failure leaves as a human gr.Error."""
+    with use_language(lang):
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - last line of defence for the server
+            error = _translate(fn_name, e)
+            if error is e:
+                raise
+            raise error from e
+
+
 def human_errors(fn: F) -> F:
     """Core errors become gr.Error with their own message; anything else becomes a short,
     honest gr.Error and a logged traceback. Either way the server keeps serving.
@@ -102,41 +116,28 @@ def human_errors(fn: F) -> F:
         def stream(*args: Any, **kwargs: Any) -> Any:
             args, request = _split_request(args, kwargs, added, arity)
             lang = request_language(request)
-            try:
+            with _speaking(fn.__name__, lang):
                 iterator = fn(*args, **kwargs)
-                while True:  # the language is set around each step: Gradio may run each in another thread
-                    with use_language(lang):
-                        try:
-                            value = next(iterator)
-                        except StopIteration:
-                            return
-                    yield value
-            except Exception as e:  # noqa: BLE001 - last line of defence for the server
-                with use_language(lang):
-                    error = _translate(fn.__name__, e)
-                if error is e:
-                    raise
-                raise error from e
+            while True:  # the language is set around each step: Gradio may run each in another thread
+                with _speaking(fn.__name__, lang):
+                    try:
+                        value = next(iterator)
+                    except StopIteration:
+                        return
+                yield value
 
-        stream.__signature__ = signature  # type: ignore[attr-defined]
-        stream.__annotations__ = hints
-        return stream  # type: ignore[return-value]
+        handler = stream
+    else:
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        args, request = _split_request(args, kwargs, added, arity)
-        with use_language(request_language(request)):
-            try:
+        @functools.wraps(fn)
+        def handler(*args: Any, **kwargs: Any) -> Any:
+            args, request = _split_request(args, kwargs, added, arity)
+            with _speaking(fn.__name__, request_language(request)):
                 return fn(*args, **kwargs)
-            except Exception as e:  # noqa: BLE001 - last line of defence for the server
-                error = _translate(fn.__name__, e)
-                if error is e:
-                    raise
-                raise error from e
 
-    wrapper.__signature__ = signature  # type: ignore[attr-defined]
-    wrapper.__annotations__ = hints
-    return wrapper  # type: ignore[return-value]
+    handler.__signature__ = signature  # type: ignore[attr-defined]
+    handler.__annotations__ = hints
+    return handler  # type: ignore[return-value]
 
 
 _last_prune = 0.0
