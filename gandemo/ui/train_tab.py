@@ -396,16 +396,6 @@ def refresh_runs(job_info: dict[str, Any] | None) -> dict[str, Any]:
     return gr.update(choices=[""] + runs)
 
 
-def _with_size(key: str, size: str) -> str:
-    """A catalog key for ``key``'s texts with ``{size}`` filled in (the Localizer sets texts by key,
-    without parameters, and the upload limit is fixed when the app starts)."""
-    derived = f"{key}@{size}"
-    entries = catalog()
-    if derived not in entries:
-        entries[derived] = {lang: text.format(size=size) for lang, text in entries[key].items()}
-    return derived
-
-
 def relabel_length(unit: str, request: gr.Request) -> dict[str, Any]:
     """The length box says what it counts (steps or epochs), in the page's language."""
     return gr.update(label=t("train.epochs" if unit == "epochs" else "train.field.steps", request_language(request)))
@@ -417,7 +407,7 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
         with gr.Column(scale=1, min_width=300):
             files = tr(gr.File(file_count="multiple", file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
                                elem_id="train-files"),
-                       label=_with_size("train.files", format_size(max_upload_bytes())))
+                       label=("train.files", {"size": format_size(max_upload_bytes())}))
             widgets: dict[str, Any] = {}  # field name -> widget
 
             def place(*names: str) -> None:
