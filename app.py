@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
                                       "server paths can be loaded" if mode == "local" else "visitors reach only their own runs",
                                       format_size(max_upload))
     demo = build_app()
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    # A class on one link: 30 pages load at once (each queues a few events) and each playing Lab holds a
+    # worker thread between its frames, so the queue and the thread pool are sized for that.
+    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("GANDEMO_QUEUE_SIZE", "256")))
     demo.launch(
         server_name=args.host,
         server_port=args.port,
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         css=CSS,
         show_error=True,
         max_file_size=max_upload,
+        max_threads=int(os.environ.get("GANDEMO_MAX_THREADS", "100")),
         footer_links=["api", "gradio"],
         allowed_paths=[str(OUTPUT_ROOT.resolve())],  # downloads live there, wherever GANDEMO_OUTPUT_DIR points
     )
