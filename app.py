@@ -16,6 +16,7 @@ from gandemo.device import configure_cpu_threads
 from gandemo.errors import GandemoError
 from gandemo.ui import CSS, THEME, build_app
 from gandemo.ui.common import OUTPUT_ROOT
+from gandemo.ui.i18n import gradio_words_js
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         share=args.share and not on_space,
         theme=THEME,
         css=CSS,
+        js=gradio_words_js(),  # Gradio's own words in Vietnamese too (its frontend ships no Vietnamese)
         show_error=True,
         max_file_size=max_upload,
         max_threads=int(os.environ.get("GANDEMO_MAX_THREADS", "100")),

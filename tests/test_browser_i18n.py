@@ -218,3 +218,21 @@ def test_an_unusable_upload_is_explained_in_vietnamese(open_in: OpenPage, app: A
 
     assert js_errors == [], js_errors
     assert app.unexpected_errors() == [], app.log_tail()
+
+
+def test_gradios_own_words_follow_the_language(open_in: OpenPage, app: AppProcess, js_errors: list[str],  # noqa: F811
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Gradio's frontend has no Vietnamese: its upload-box words are swapped in the page (gradio.yaml)."""
+    from playwright.sync_api import expect
+
+    page = open_in("vi")
+    step = stepper(page, app, js_errors, tmp_path_factory)
+    upload_box = page.locator("#weights-upload")
+    with step("a Vietnamese page: the upload box speaks Vietnamese"):
+        expect(upload_box).to_contain_text(t("gradio.click_to_upload", "vi"))
+        expect(upload_box).not_to_contain_text(t("gradio.click_to_upload", "en"))
+    with step("switch to English: Gradio's own words are English again"):
+        page.locator("#language-switch").get_by_label("English").check()
+        expect(upload_box).to_contain_text(t("gradio.click_to_upload", "en"))
+        expect(upload_box).not_to_contain_text(t("gradio.click_to_upload", "vi"))
+    assert js_errors == [], js_errors

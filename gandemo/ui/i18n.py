@@ -14,14 +14,16 @@ API endpoint names and parameters never change with the language.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import gradio as gr
 
-from ..i18n import LANGUAGES, normalise, pick_language, t
+from ..i18n import LANGUAGES, catalog, normalise, pick_language, t
 
 MAX_SESSIONS = 10_000
 _lock = threading.Lock()
@@ -96,6 +98,15 @@ def _text(key: str | tuple[str, dict[str, Any]], lang: str) -> str:
         name, params = key
         return t(name, lang, **params)
     return t(key, lang)
+
+
+def gradio_words_js() -> str:
+    """JavaScript for ``launch(js=...)``: while the page shows Vietnamese, Gradio's own interface words
+    (upload boxes, toast titles, footer: see gradio.yaml) are swapped in the page as they appear, and
+    swapped back for English. The language is read from the switch, which every path sets."""
+    words = {entry["en"]: entry["vi"] for key, entry in catalog().items() if key.startswith("gradio.")}
+    script = (Path(__file__).with_name("gradio_words.js")).read_text(encoding="utf-8")
+    return script.replace("__WORDS__", json.dumps(words, ensure_ascii=False))
 
 
 def language_switch() -> gr.Radio:
