@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from app_harness import AppProcess, SharedApp, single_thread_env
+from app_harness import AppProcess, SharedApp, shared_app_fixture, single_thread_env
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -31,17 +30,8 @@ def _train_env(workdir: Path) -> dict[str, str]:
     return {**single_thread_env(workdir), "GANDEMO_RUNS_DIR": str(workdir / "runs")}
 
 
-_SHARED = SharedApp("gandemo-train-app-", _train_env)
-
-
-@pytest.fixture(scope="session")
-def train_app() -> Iterator[AppProcess]:
-    """``python app.py`` with GANDEMO_RUNS_DIR=<its workdir>/runs, shared by the training app tests."""
-    app = _SHARED.acquire()
-    try:
-        yield app
-    finally:
-        _SHARED.release()
+train_app = shared_app_fixture(SharedApp("gandemo-train-app-", _train_env),
+                               "``python app.py`` with GANDEMO_RUNS_DIR=<its workdir>/runs, shared by the training app tests.")
 
 
 @pytest.fixture(scope="module")

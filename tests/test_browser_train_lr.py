@@ -9,32 +9,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from app_harness import AppProcess
-from browser_support import Step, open_page, step_runner
+from browser_support import Step
 from test_app_train import train_app  # noqa: F401 - the shared app with a private runs folder
-from test_browser_train import MARK_OLD_TOASTS, PROGRESS_OR_ERROR, RUN_TIMEOUT_MS, STEP_TIMEOUT_MS
+from test_browser_train import (  # noqa: F401 - page and step are fixtures
+    MARK_OLD_TOASTS,
+    PROGRESS_OR_ERROR,
+    RUN_TIMEOUT_MS,
+    STEP_TIMEOUT_MS,
+    page,
+    step,
+)
 from test_train import write_pngs
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.app, pytest.mark.browser, pytest.mark.timeout(240)]
-
-
-@pytest.fixture
-def page(browser: Browser, train_app: AppProcess, js_errors: list[str]) -> Iterator[Page]:  # noqa: F811
-    yield from open_page(browser, train_app.url, js_errors, STEP_TIMEOUT_MS)
-
-
-@pytest.fixture
-def step(page: Page, train_app: AppProcess, js_errors: list[str],  # noqa: F811
-         tmp_path_factory: pytest.TempPathFactory) -> Step:
-    return step_runner(page, train_app, js_errors, tmp_path_factory, "browser-train-lr-failure")
 
 
 def test_lower_the_learning_rate_while_it_trains(page: Page, step: Step, train_app: AppProcess,  # noqa: F811
