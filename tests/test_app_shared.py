@@ -164,3 +164,14 @@ def test_uploaded_weights_load_by_their_key(alice: Client, mallory: Client, tmp_
     with pytest.raises(AppError, match="upload it again"):
         mallory.predict("upload:" + "0" * 32 + "/model.safetensors", api_name="/load_model")
     shared_app.assert_alive()
+
+
+def test_an_uploaded_file_that_is_not_weights_is_explained(mallory: Client, tmp_path: Path,
+                                                           shared_app: AppProcess) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not weights")
+    with pytest.raises(AppError, match=r"\.safetensors") as err:  # Gradio checks file_types first
+        mallory.predict(handle_file(str(notes)), api_name="/load_upload")
+    assert "upload:" not in str(err.value) and str(tmp_path) not in str(err.value), str(err.value)
+    shared_app.assert_alive()
+    assert shared_app.unexpected_errors() == [], shared_app.log_tail()

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -21,7 +22,7 @@ import gradio as gr
 from PIL import Image
 
 from ..access import redact_paths
-from ..errors import GandemoError
+from ..errors import GandemoError, InvalidInputError
 from ..generator import GeneratorCache
 from ..hub import bundled_models
 from ..i18n import t, translate_message, use_language
@@ -138,6 +139,14 @@ def human_errors(fn: F) -> F:
     handler.__signature__ = signature  # type: ignore[attr-defined]
     handler.__annotations__ = hints
     return handler  # type: ignore[return-value]
+
+
+def whole_number(value: Any, name: str) -> int:
+    """A count from a widget or the API as an int: 3.0 is 3; 2.5, NaN, text or True is refused with a
+    sentence naming ``name`` (already in the page's language), not rounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise InvalidInputError(t("error.whole", name=name, value=value))
+    return int(value)
 
 
 _last_prune = 0.0

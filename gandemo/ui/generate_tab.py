@@ -32,7 +32,7 @@ from ..generator import Generator
 from ..hub import WEIGHT_SUFFIXES, bundled_models
 from ..i18n import t, translate_message
 from ..images import display_scale, to_pil_list, upscale
-from .common import MODELS, OUTPUT_MAX_AGE_S, default_model, gpu, human_errors, output_dir, png_file
+from .common import MODELS, OUTPUT_MAX_AGE_S, default_model, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 
 # Generate, Interpolate and model loading share a small pool of workers of their own: a class's clicks
@@ -81,10 +81,8 @@ def load_upload(file: str | None) -> tuple[dict[str, Any], str]:
     """Load a weights file the visitor uploaded; it is named ``upload:<key>`` from then on."""
     if not file:
         return gr.update(), t("generate.upload.hint")
-    path = Path(file if isinstance(file, str) else file.name)
-    if path.suffix.lower() not in WEIGHT_SUFFIXES:
-        raise InvalidInputError(f"'{path.name}' is not a weights file: expected one of {', '.join(WEIGHT_SUFFIXES)}.")
-    return load_model(register_upload(path))
+    # a file that isn't weights is refused by hub.resolve, with the message every other source gets
+    return load_model(register_upload(Path(file if isinstance(file, str) else file.name)))
 
 
 class ResultCache:
@@ -126,7 +124,7 @@ def generate(model: str, seed: float, num: float, truncation: float) -> tuple[st
     """Seeded sample grid: the upscaled grid, downloads (native and upscaled PNG), model info and
     the state needed to map a click on the grid to a seed."""
     gen = MODELS.get(model)
-    check_whole(num, t("generate.images"))
+    whole_number(num, t("generate.images"))
     key = ("grid", model, id(gen), check_seed(seed, t("generate.seed")), num, truncation)
     cached = RESULTS.get(key)
     if cached is not None:
@@ -148,12 +146,6 @@ def generate(model: str, seed: float, num: float, truncation: float) -> tuple[st
     return str(big_path), downloads, model_info(gen), state
 
 
-def check_whole(value: Any, name: str) -> None:
-    """Counts are whole numbers: 2.5 images is a mistake to point out, not to round."""
-    if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
-        raise InvalidInputError(t("error.whole", name=name, value=value))
-
-
 @gpu
 @human_errors
 def interpolate(
@@ -164,7 +156,7 @@ def interpolate(
     if mode not in MODES:
         raise InvalidInputError(f"Mode must be one of: {', '.join(MODES)}.")
     seeds = [check_seed(seed_a, "seed A"), check_seed(seed_b, "seed B")]  # an empty box is None
-    check_whole(frames, t("generate.frames"))
+    whole_number(frames, t("generate.frames"))
     if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps):
         raise InvalidInputError(t("generate.error.fps", value=fps))
     key = ("interpolation", model, id(gen), tuple(seeds), frames, method, mode, fps, truncation)
@@ -204,7 +196,7 @@ def latent_reset(model: str, seed: float, first: float) -> list[Any]:
     dims = _steered(first, gen.latent_dim)
     sliders = [gr.update(value=round(float(z[d]), 2), label=f"z[{d}]", visible=True) for d in dims]
     sliders += [gr.update(visible=False)] * (STEERED - len(dims))
-    return [*sliders, *_latent_outputs(gen, z, dims, model)]
+    return [*sliders, *_latent_outputs(gen, z, dims)]
 
 
 @gpu
@@ -219,7 +211,7 @@ def latent_steer(model: str, seed: float, first: float, z0: float, z1: float, z2
     for d, v in zip(dims, values):
         if isinstance(v, (int, float)) and math.isfinite(v):
             z[d] = max(-10.0, min(10.0, float(v)))
-    return _latent_outputs(gen, z, dims, model)
+    return _latent_outputs(gen, z, dims)
 
 
 def _steered(first: float, latent_dim: int) -> list[int]:
@@ -228,7 +220,7 @@ def _steered(first: float, latent_dim: int) -> list[int]:
     return list(range(start, min(start + STEERED, latent_dim)))
 
 
-def _latent_outputs(gen: Generator, z: torch.Tensor, dims: list[int], model: str) -> list[Any]:
+def _latent_outputs(gen: Generator, z: torch.Tensor, dims: list[int]) -> list[Any]:
     image = to_pil_list(gen(z[None]))[0]
     out = output_dir("latent")
     shown = png_file(upscale(image, display_scale(gen.image_size, target=256)), out / "image.png")

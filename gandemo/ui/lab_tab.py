@@ -45,7 +45,7 @@ FLOAT_FIELDS = {name for name, rule in FIELD_RULES.items() if rule.kind is float
 
 def frame_interval(playing: int) -> float:
     """Seconds between frames: ~8 a second for a few labs; a whole class playing at once on a small
-    server shares the CPU by drawing less often (each frame costs ~30 ms of one core) rather than
+    server shares the CPU by drawing less often (each frame costs about FRAME_COST_S of one core) rather than
     letting every view fall behind."""
     return max(FRAME_INTERVAL_S, FRAME_COST_S * playing / CORES)
 
@@ -110,13 +110,23 @@ def _stats(session: LabSession, fps: float | None = None, steps_per_s: float | N
     return " · ".join(parts)
 
 
+def _needs_reset(config: LabConfig, current: LabConfig) -> bool:
+    """Does going from ``current`` to ``config`` change the networks or the data (not only live settings)?"""
+    structural = any(not rule.live and getattr(config, n) != getattr(current, n) for n, rule in FIELD_RULES.items())
+    return structural or config.custom_points != current.custom_points
+
+
+def _points_text(points: list[list[float]]) -> str:
+    """Points as the points box shows them: one "x,y" per line."""
+    return "\n".join(f"{x:.3f},{y:.3f}" for x, y in points)
+
+
 def _apply(session: LabSession, config: LabConfig) -> bool:
     """Bring the session's lab to ``config``: live fields change in place, anything else resets the
     lab (new networks or data). Returns True when it reset."""
     lab = session.lab
     current = lab.config
-    structural = [n for n in FIELD_RULES if not FIELD_RULES[n].live and getattr(config, n) != getattr(current, n)]
-    if structural or config.custom_points != current.custom_points:
+    if _needs_reset(config, current):
         lab.reset(config)
         return True
     live = {n: getattr(config, n) for n in FIELD_RULES if FIELD_RULES[n].live and getattr(config, n) != getattr(current, n)}
@@ -246,9 +256,7 @@ def lab_live_change(*args: Any) -> str:
         return ""
     config = config_from(_settings(tuple(values)))
     with session.lock:
-        current = session.lab.config
-        pending = [n for n in FIELD_RULES if not FIELD_RULES[n].live and getattr(config, n) != getattr(current, n)]
-        if pending or config.custom_points != current.custom_points:
+        if _needs_reset(config, session.lab.config):
             return t("lab.narrate.needs_reset")
         _apply(session, config)
     return t("lab.narrate.live_change")
@@ -272,8 +280,7 @@ def lower_lr(lr_g: float, lr_d: float, request: gr.Request) -> tuple[float, floa
 
 
 def _widget_values(config: LabConfig) -> list[Any]:
-    points = "\n".join(f"{x:.3f},{y:.3f}" for x, y in (config.custom_points or []))
-    values = {**{n: getattr(config, n) for n in SETTINGS if n != "points"}, "points": points}
+    values = {**{n: getattr(config, n) for n in SETTINGS if n != "points"}, "points": _points_text(config.custom_points or [])}
     return [values[n] for n in SETTINGS]
 
 
@@ -324,7 +331,7 @@ def sketch_to_points(sketch: Any) -> tuple[str, str]:
     if image is None:
         raise InvalidInputError(t("lab.error.empty_sketch"))
     points = points_from_sketch(image)
-    return "\n".join(f"{x:.3f},{y:.3f}" for x, y in points.tolist()), "custom"
+    return _points_text(points.tolist()), "custom"
 
 
 @human_errors

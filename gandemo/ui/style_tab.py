@@ -16,7 +16,7 @@ from ..errors import InvalidInputError
 from ..i18n import t, translate_message
 from ..style import DEFAULT_STYLE_LAYERS, StyleSettings, VGGFeatures, load_vgg19, stylize
 from ..style.gram_view import gram_heatmap
-from .common import PreviewFiles, gpu, human_errors, output_dir, png_file
+from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "style"
@@ -97,12 +97,6 @@ def run_style(
         _CANCELS.pop(key, None)
 
 
-def _whole(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise InvalidInputError(t("error.whole", name=t(key), value=value))
-    return int(value)
-
-
 def _run_style(
     content: Any, styles: list[Any] | None, content_weight_log10: float, style_weight_log10: float,
     tv_weight_log10: float, steps: float, size: float, optimizer: str, init: str, preserve_colors: bool,
@@ -112,7 +106,7 @@ def _run_style(
     if not style_list:
         raise InvalidInputError(t("style.error.no_styles"))
     settings = StyleSettings(
-        size=_whole(size, "style.size"), steps=_whole(steps, "style.steps"), content_weight=10 ** float(content_weight_log10),
+        size=whole_number(size, t("style.size")), steps=whole_number(steps, t("style.steps")), content_weight=10 ** float(content_weight_log10),
         style_weight=10 ** float(style_weight_log10),
         tv_weight=0.0 if float(tv_weight_log10) <= -3 else 10 ** float(tv_weight_log10),
         optimizer=optimizer, init=init, preserve_colors=bool(preserve_colors), multiscale=bool(multiscale),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import re
 import secrets
@@ -34,7 +33,7 @@ from ..i18n import catalog, current_language, t, translate_message
 from ..intake import IntakeOptions
 from ..jobs import JOBS, Job
 from ..training import list_runs, prepare_trainer, zip_run
-from .common import PreviewFiles, gpu, human_errors, output_dir
+from .common import PreviewFiles, gpu, human_errors, output_dir, whole_number
 from .i18n import Localizer, request_language
 
 # On a shared CPU the training job yields to visitors' quick requests (Generate, the Lab); see
@@ -118,8 +117,7 @@ def config_from_widgets(values: dict[str, Any], config_class: type = TrainConfig
         elif kind is int and isinstance(value, str) and value.strip().isdigit():  # a radio's "32"
             value = int(value)
         elif kind is int and value is not None:
-            _check_whole(value, f"train.field.{name}")
-            value = int(value)
+            value = whole_number(value, t(f"train.field.{name}"))
         elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = float(value)
         elif kind is bool:
@@ -296,12 +294,6 @@ def attach(job_info: dict[str, Any] | None, request: gr.Request) -> Any:
         return
     for outputs in _follow(job, lang):
         yield (*outputs, job_info)
-
-
-def _check_whole(value: Any, key: str) -> None:
-    """2.5 steps is a typo to point out, not to round."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise InvalidInputError(t("error.whole", name=t(key), value=value))
 
 
 @human_errors
