@@ -84,8 +84,30 @@ def mixed_precision(device_type: str, capability: tuple[int, int] | None = None,
     return Precision(None, False)
 
 
+# $GANDEMO_PRECISION forces a precision on any device (tests run the float16 loss-scaler branch on the CPU
+# with it, scripts/gpu_check.py compares them on a GPU); unset or "auto": the hardware policy above.
+FORCED_PRECISIONS = {
+    "fp16": Precision(torch.float16, True),
+    "bf16": Precision(torch.bfloat16, False),
+    "fp32": Precision(None, False),
+}
+
+
+def forced_precision() -> Precision | None:
+    """The precision ``$GANDEMO_PRECISION`` (fp16, bf16, fp32) forces, or None (unset or "auto")."""
+    wanted = os.environ.get("GANDEMO_PRECISION", "").strip().lower()
+    if wanted in ("", "auto"):
+        return None
+    if wanted not in FORCED_PRECISIONS:
+        raise ValueError(f"GANDEMO_PRECISION must be auto, fp16, bf16 or fp32 (got {wanted!r})")
+    return FORCED_PRECISIONS[wanted]
+
+
 def mixed_precision_for(device: torch.device) -> Precision:
-    """``mixed_precision`` for this machine's ``device``."""
+    """``mixed_precision`` for this machine's ``device``, unless ``$GANDEMO_PRECISION`` forces one."""
+    forced = forced_precision()
+    if forced is not None:
+        return forced
     on_cuda = device.type == "cuda" and torch.cuda.is_available()
     return mixed_precision(device.type, torch.cuda.get_device_capability(device) if on_cuda else None,
                            cpu_native_bfloat16=device.type == "cpu" and native_bfloat16(device))

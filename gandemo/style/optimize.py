@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..device import native_bfloat16
+from ..device import forced_precision, native_bfloat16
 from .losses import StyleObjective
 
 CancelFlag = threading.Event | Callable[[], bool] | None
@@ -128,7 +128,13 @@ class Stepper:
 
 def choose_precision(device: torch.device, requested: str) -> torch.dtype | None:
     """The autocast dtype for the network's steps (None: float32). Targets, Gram matrices, losses and the
-    final measurement stay float32."""
+    final measurement stay float32. "auto": ``$GANDEMO_PRECISION`` if set, else bfloat16 where it is native.
+    float16 (the fast type of pre-Ampere GPUs) runs without a loss scaler: the losses are O(1) and
+    measured in float32, and scripts/gpu_check.py compares its result with float32's."""
+    if requested == "auto":
+        forced = forced_precision()
+        if forced is not None:
+            return forced.dtype
     if requested == "bfloat16" or (requested == "auto" and native_bfloat16(device)):
         return torch.bfloat16
-    return None
+    return torch.float16 if requested == "float16" else None

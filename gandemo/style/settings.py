@@ -43,7 +43,7 @@ class StyleSettings:
     multiscale: bool = False             # coarse-to-fine: multiscale_start, x2, ... up to size
     multiscale_start: int = 256
     pooling: Literal["max", "avg"] = "max"
-    precision: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bfloat16 where the chip has it natively
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bfloat16 where native ($GANDEMO_PRECISION)
     preview_every: int = 10              # a preview image every N steps (0: only at the end of each scale)
     seed: int = 0                        # for the noise initialisations
     vgg_weights: str | None = None       # a local file; None: $GANDEMO_VGG_WEIGHTS, else the Hub
@@ -82,7 +82,7 @@ class StyleSettings:
         if self.content_weight == 0 and self.style_weight == 0:
             raise InvalidInputError("The content and style weights are both 0: there is nothing to optimise.")
         choices = {"optimizer": ("lbfgs", "adam"), "init": ("content", "noise", "style-noise"),
-                   "pooling": ("max", "avg"), "precision": ("auto", "float32", "bfloat16")}
+                   "pooling": ("max", "avg"), "precision": ("auto", "float32", "bfloat16", "float16")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise InvalidInputError(
