@@ -113,7 +113,8 @@ class Runner:
         return self.images / self.seconds if self.seconds else math.nan
 
 
-def tutorial_runner(folder: Path, size: int, workers: int) -> Runner:
+def tutorial_runner(folder: Path, size: int, workers: int, device: str = "cpu") -> Runner:
+    """The tutorial's loop over the PNGs in ``folder`` on ``device`` (scripts/gpu_check.py runs it on a GPU)."""
     t0 = time.perf_counter()
     dataset = dset.ImageFolder(root=str(folder), transform=transforms.Compose([
         transforms.Resize(size),
@@ -122,7 +123,7 @@ def tutorial_runner(folder: Path, size: int, workers: int) -> Runner:
         transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     ]))
     dataloader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers)
-    gan = TutorialDCGAN(size, 3, seed=0)
+    gan = TutorialDCGAN(size, 3, seed=0, device=device)
     timer = PhaseTimer()
     timer.patch_module(gan.netG, "G forward")
     timer.patch_module(gan.netD, "D forward")
