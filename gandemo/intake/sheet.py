@@ -1,0 +1,115 @@
+"""What the GAN will learn from: the usable images after intake, tiled into one contact sheet.
+
+    sheet = contact_sheet(["a.png", "photos.zip"], IntakeOptions(size=32, fit="crop"))
+    sheet.image      # PIL image: up to 64 of the images, each exactly the size x size pixels the
+                     # trainer gets (same intake: decode, orientation, crop or pad, resize, channels)
+    sheet.usable, sheet.files, sheet.skipped   # "40 files: 37 usable, 3 skipped (...)"
+
+The images are read by :func:`gandemo.intake.load_images`, the trainer's own path, with the same
+options: a tile is the training tensor's pixels, not a separate thumbnail. Too few images is not an
+error here (the sheet says what there is); the trainer still refuses fewer than ``min_images``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gandemo.intake import load_images
+from gandemo.intake.options import IntakeOptions
+from gandemo.intake.sources import Sources
+
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+SHEET_LIMIT = 64  # the most images one sheet shows; a bigger set is sampled evenly
+GAP = 2  # pixels between tiles
+GAP_SHADE = 224  # the light gray between tiles (transparent on a sheet with an alpha channel)
+
+
+@dataclass
+class ContactSheet:
+    """A contact sheet of a training set and what intake made of the upload.
+
+    image: the tiles at their training size (None when no file was usable); ``columns`` x ``rows``
+        cells of ``size`` px with ``gap`` px between them.
+    shown: the file (or zip entry) of each tile, in order; ``usable``: all usable images (the sheet
+        shows up to ``limit`` of them); ``files``: usable + skipped.
+    """
+
+    image: Image.Image | None
+    size: int
+    columns: int
+    rows: int
+    gap: int
+    shown: list[str]
+    usable: int
+    files: int
+    channels: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def tile_box(self, index: int) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) of tile ``index`` on the sheet."""
+        row, col = divmod(index, self.columns)
+        left, top = col * (self.size + self.gap), row * (self.size + self.gap)
+        return left, top, left + self.size, top + self.size
+
+
+def sample_indices(n: int, limit: int) -> list[int]:
+    """At most ``limit`` of ``range(n)``, spread evenly from the first to the last (all of them when n <= limit)."""
+    if limit <= 0 or n <= 0:
+        return []
+    if n <= limit:
+        return list(range(n))
+    if limit == 1:
+        return [0]
+    return [round(i * (n - 1) / (limit - 1)) for i in range(limit)]
+
+
+def sheet_columns(n: int) -> int:
+    """Columns for ``n`` tiles: about twice as wide as tall, which fits a page column."""
+    return max(1, min(n, math.ceil(math.sqrt(2 * n))))
+
+
+def tile(images: torch.Tensor, columns: int | None = None, gap: int = GAP) -> Image.Image:
+    """uint8 (N, C, H, W) images (C = 1, 3 or 4) side by side, row by row, ``gap`` px apart, unchanged
+    pixel for pixel. Gaps and empty cells are light gray, or transparent when C is 4."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in MODES or images.shape[0] == 0:
+        raise ValueError(f"tile() takes uint8 (N, 1|3|4, H, W) images with N > 0, got {tuple(images.shape)} "
+                         f"{images.dtype}")
+    n, c, h, w = images.shape
+    cols = max(1, min(columns or sheet_columns(n), n))
+    rows = math.ceil(n / cols)
+    fill = [0, 0, 0, 0] if c == 4 else [GAP_SHADE] * c
+    canvas = np.empty((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, c), np.uint8)
+    canvas[:] = fill
+    pixels = images.detach().cpu().permute(0, 2, 3, 1).numpy()
+    for i in range(n):
+        row, col = divmod(i, cols)
+        y, x = row * (h + gap), col * (w + gap)
+        canvas[y: y + h, x: x + w] = pixels[i]
+    mode = MODES[c]
+    return Image.fromarray(canvas[..., 0] if mode == "L" else canvas, mode)
+
+
+def contact_sheet(sources: Sources, options: IntakeOptions | None = None, limit: int = SHEET_LIMIT,
+                  gap: int = GAP) -> ContactSheet:
+    """Read ``sources`` exactly as training would with ``options`` and tile up to ``limit`` of the usable
+    images (evenly sampled from a bigger set) at their training size. Fewer than ``options.min_images``
+    usable images is not an error here: the sheet shows what there is."""
+    options = replace(options or IntakeOptions(), min_images=0, device="cpu")
+    data = load_images(sources, options)
+    files = len(data.names) + len(data.skipped)
+    picked = sample_indices(len(data), limit)
+    if not picked:
+        return ContactSheet(None, options.size, 0, 0, gap, [], 0, files, data.channels, data.skipped, data.ignored,
+                            data.warnings)
+    columns = sheet_columns(len(picked))
+    image = tile(data.images[picked], columns, gap)
+    return ContactSheet(image, data.size, columns, math.ceil(len(picked) / columns), gap,
+                        [data.names[i] for i in picked], len(data), files, data.channels, data.skipped, data.ignored,
+                        data.warnings)
