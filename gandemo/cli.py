@@ -187,6 +187,17 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from .gan import distributed
+
+    # started by torchrun (RANK, WORLD_SIZE, LOCAL_RANK): DistributedDataParallel, NCCL on GPUs, Gloo on CPUs
+    ranks = distributed.init(args.device)
+    try:
+        return _train(args, ranks)
+    finally:
+        distributed.teardown()
+
+
+def _train(args: argparse.Namespace, ranks: Any) -> int:
     from tqdm.auto import tqdm
 
     from .gan.runs import RunFolder, why
@@ -198,20 +209,25 @@ def run_train(args: argparse.Namespace) -> int:
     intake = IntakeOptions(size=config.image_size, fit=args.fit, alpha=args.alpha, channels=channels)
     sources = args.data[0] if len(args.data) == 1 else args.data
     trainer, summary = prepare_trainer(sources if isinstance(sources, list) else [sources], config, out_dir=args.out,
-                                       intake=intake, resume=args.resume, device=args.device, epochs=args.epochs)
-    print(summary)
-    print(f"training on {trainer.device}; writing {trainer.out_dir}")
-    bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
+                                       intake=intake, resume=args.resume, device=ranks.device or args.device,
+                                       epochs=args.epochs)
+    say = print if ranks.is_main else _quiet  # under torchrun, rank 0 speaks and writes for all
+    say(summary)
+    say(f"training on {trainer.device}" + (f" and {ranks.world_size - 1} more processes ({ranks.backend})"
+                                           if ranks.active else "") + f"; writing {trainer.out_dir}")
+    bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
+               disable=not ranks.is_main)
     last = trainer.step
+    stop = ranks.stop_on_signals()  # torchrun: Ctrl-C/SIGTERM stop every rank at the same step
     try:
-        for event in trainer.train():
+        for event in trainer.train(stop):
             bar.update(event.step - last)
             last = event.step
             if event.losses:
                 bar.set_postfix(loss_d=f"{event.losses['loss_d']:.3f}", loss_g=f"{event.losses['loss_g']:.3f}",
                                 Dx=f"{event.losses['d_real']:.2f}", DGz=f"{event.losses['d_fake']:.2f}",
                                 img_s=f"{event.images_per_s:.0f}")
-            for h in event.health:
+            for h in event.health if ranks.is_main else ():
                 bar.write(f"[{h.level}] step {event.step}: {h.text}")
             if event.preview is not None:  # inside the run folder: saves carry previews/ over
                 path = RunFolder(trainer.out_dir).preview_path(event.step)
@@ -220,7 +236,7 @@ def run_train(args: argparse.Namespace) -> int:
                     event.preview.save(path)
                 except OSError as e:  # a preview is not worth stopping for; a checkpoint that fails says so
                     bar.write(f"[warning] step {event.step}: could not write {path} ({why(e)})")
-            if event.kind in ("checkpoint", "done", "stopped"):
+            if event.kind in ("checkpoint", "done", "stopped") and ranks.is_main:
                 bar.write(f"{event.message} -> {event.checkpoint}")
     except KeyboardInterrupt:
         bar.close()
@@ -228,7 +244,11 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"interrupted at step {trainer.step}; checkpoint saved to {path} (continue with --resume {path})", file=sys.stderr)
         return 130
     bar.close()
-    return 0
+    return 130 if stop is not None and stop.is_set() else 0
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    pass
 
 
 def main(argv: list[str] | None = None) -> int:

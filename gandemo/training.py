@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .errors import GandemoError, InvalidInputError
+from .gan import distributed
 from .gan.runs import RunFolder, why
 from .gan.train import TrainConfig, Trainer
 from .intake import IntakeOptions, load_images
@@ -84,15 +85,20 @@ def prepare_trainer(
         drops = tuple(sorted({*saved.lr_drops, *config.lr_drops}))
         config = TrainConfig(**{**saved.__dict__, "steps": max(config.steps, saved.steps), "lr_drops": drops,
                                 "auto_lr_drop": saved.auto_lr_drop or config.auto_lr_drop})
-    out_dir = Path(out_dir) if out_dir else (Path(resume) if resume is not None else new_run_dir())
-    RunFolder(out_dir).check_writable()  # a read-only output folder is said before the images are read
+    ranks = distributed.current()  # under torchrun: rank 0 names the run folder and is the one that writes it
+    if ranks.is_main:
+        out_dir = Path(out_dir) if out_dir else (Path(resume) if resume is not None else new_run_dir())
+        RunFolder(out_dir).check_writable()  # a read-only output folder is said before the images are read
+    out_dir = Path(ranks.main_json(str(out_dir) if ranks.is_main else None))
     options = replace(intake or IntakeOptions(), size=config.image_size)
     if resume is not None:  # the saved networks fix the channel count
         options = replace(options, channels=config.channels, alpha="keep" if config.channels == 4 else options.alpha)
     dataset = load_images(sources, options)
     config.channels = dataset.channels
     if epochs is not None:
-        config.steps = max(saved_steps, steps_for_epochs(epochs, dataset.images.shape[0], config.batch_size))
+        # a step takes --batch-size images on each of torchrun's ranks
+        config.steps = max(saved_steps, steps_for_epochs(epochs, dataset.images.shape[0],
+                                                         config.batch_size * ranks.world_size))
         config.validate()
     summary = dataset.summary()
     if resume is not None:
@@ -101,7 +107,8 @@ def prepare_trainer(
     else:
         trainer = Trainer(dataset.images, config, out_dir, device=device, data_summary=summary)
     if epochs is not None:
-        summary += (f" {epochs:g} epochs of {dataset.images.shape[0]} images at batch {config.batch_size}: "
+        batch = f"{config.batch_size}" + (f" x {ranks.world_size} processes" if ranks.active else "")
+        summary += (f" {epochs:g} epochs of {dataset.images.shape[0]} images at batch {batch}: "
                     f"{config.steps} steps in total.")
     return trainer, summary
 

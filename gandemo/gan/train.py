@@ -35,6 +35,7 @@ from PIL import Image
 from ..device import Precision, mixed_precision_for, pick_device
 from ..errors import InvalidInputError
 from ..images import make_grid, upscale
+from . import distributed
 from .augment import diff_augment, parse_policy
 from .checkpoint import model_card
 from .health import HealthMessage, HealthMonitor, learning_rates_changed, sample_diversity
@@ -272,7 +273,8 @@ class Trainer:
             raise InvalidInputError(
                 f"The images are {c}x{h}x{w} but the settings ask for {config.channels}x{config.image_size}x{config.image_size}."
             )
-        self.device = torch.device(device) if device else pick_device()
+        self.dist = distributed.current()  # torchrun's ranks (gandemo.gan.distributed), or this process alone
+        self.device = torch.device(device) if device else (self.dist.device or pick_device())
         self.out_dir = Path(out_dir)
         self.data_summary = data_summary
         self.clock = clock
@@ -296,6 +298,9 @@ class Trainer:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        # the passes whose gradients are averaged over torchrun's ranks go through these (G, D when alone)
+        self.G_train, self.D_train = self.dist.wrap(self.G), self.dist.wrap(self.D)
+        self.dist.decorrelate_rng(config.seed)
         betas = (config.beta1, config.beta2)
         fused = self.device.type in ("cuda", "cpu")  # one kernel for all parameters instead of a loop
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=fused)
@@ -320,11 +325,15 @@ class Trainer:
     # ----------------------------------------------------------------- data
     def real_batch(self) -> torch.Tensor:
         n, bs = self.data.shape[0], self.config.batch_size
-        if self._order.numel() < bs:  # a new epoch: every image once, in a fresh order
+        # Every rank walks the same order and takes its own slice of each step's share of it:
+        # torchrun's ranks see disjoint parts of every epoch (one process: the whole batch).
+        step_bs = bs * self.dist.world_size
+        if self._order.numel() < step_bs:  # a new epoch: every image once, in a fresh order
             self._order = torch.cat([self._order, torch.randperm(n, generator=self._rng)])
-            while self._order.numel() < bs:
+            while self._order.numel() < step_bs:
                 self._order = torch.cat([self._order, torch.randperm(n, generator=self._rng)])
-        idx, self._order = self._order[:bs], self._order[bs:]
+        idx, self._order = self._order[:step_bs], self._order[step_bs:]
+        idx = self.last_batch = idx[self.dist.rank * bs:(self.dist.rank + 1) * bs]
         x = self.data[idx.to(self.data.device)].to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
         if self.config.mirror:
             flip = torch.rand(bs, device=self.device) < 0.5
@@ -359,12 +368,12 @@ class Trainer:
 
         # Phase 1: discriminator (skipped while it already wins by a wide margin)
         with autocast:
-            fake = self.G(z)
+            fake = self.G_train(z)
             if cfg.spectral_norm:  # no batch norm in D: one forward over real and fake together
-                logits = self.D(self.augment(torch.cat([real, fake.detach()])))
+                logits = self.D_train(self.augment(torch.cat([real, fake.detach()])))
                 real_logits, fake_logits = logits[:bs], logits[bs:]
             else:
-                real_logits, fake_logits = self.D(self.augment(real)), self.D(self.augment(fake.detach()))
+                real_logits, fake_logits = self.D_train(self.augment(real)), self.D_train(self.augment(fake.detach()))
             loss_d, plain_d = self.d_loss(real_logits.float(), fake_logits.float())
         update_d = not (cfg.d_skip_threshold > 0 and self._last_d_loss < cfg.d_skip_threshold)
         if update_d:
@@ -376,9 +385,8 @@ class Trainer:
             self.scaler.step(self.opt_d)
         else:
             self.skipped_d += 1
-        self._last_d_loss = float(plain_d)
 
-        # Phase 2: generator, through a D that is not updated here
+        # Phase 2: generator, through a D that is not updated here (the plain D: no gradients of D to average)
         self.D.requires_grad_(False)
         with autocast:
             loss_g = self.g_loss(self.D(self.augment(fake)).float())
@@ -388,18 +396,22 @@ class Trainer:
         self.scaler.update()
         self.D.requires_grad_(True)
         self.step += 1
+        self.dist.sync_buffers(self.G, self.D)  # torchrun: BatchNorm statistics averaged, other buffers rank 0's
         self.update_ema()
+        # averaged over torchrun's ranks, so that every rank's skip-D rule, NaN check and health monitor agree
+        loss_d, loss_g, d_real, d_fake = self.dist.mean([
+            plain_d, loss_g.detach(), torch.sigmoid(real_logits.detach().float()).mean(),
+            torch.sigmoid(fake_logits.detach().float()).mean()])
+        self._last_d_loss = loss_d
         return {
-            "loss_d": float(plain_d), "loss_g": float(loss_g.detach()),
-            "d_real": float(torch.sigmoid(real_logits.detach().float()).mean()),
-            "d_fake": float(torch.sigmoid(fake_logits.detach().float()).mean()),
+            "loss_d": loss_d, "loss_g": loss_g, "d_real": d_real, "d_fake": d_fake,
             "d_updated": float(update_d), "lr_g": self.opt_g.param_groups[0]["lr"],
             "lr_d": self.opt_d.param_groups[0]["lr"],
         }
 
     def r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
         x = real.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.D(self.augment(x)).sum(), x, create_graph=True)
+        (grad,) = torch.autograd.grad(self.D_train(self.augment(x)).sum(), x, create_graph=True)
         return self.config.r1_gamma / 2 * grad.pow(2).flatten(1).sum(1).mean() * 4
 
     @torch.no_grad()
@@ -455,6 +467,7 @@ class Trainer:
         """Requests from other threads, then drops of the schedule due now (each applied once, also on resume)."""
         with self._lr_lock:
             due, self._lr_requests = self._lr_requests, []
+        due = self.dist.main_json(due)  # torchrun: rank 0's requests (its automatic drops are every rank's too)
         done = {(c["step"], c.get("factor")) for c in self.lr_changes if c["reason"] == "schedule"}
         for step, factor in self.config.lr_drops:
             if step == self.step and (step, factor) not in done:
@@ -506,8 +519,11 @@ class Trainer:
         monitor = self.monitor = HealthMonitor(real_diversity=real_div)
         precision = f", {str(self.amp_dtype).removeprefix('torch.')} mixed precision" if self.amp else ", float32"
         precision += " with loss scaling" if self.scaler.is_enabled() else ""
-        RunFolder(self.out_dir).check_writable(checkpoint_bytes(self.G, self.D))  # fail now, not at the first save
-        yield TrainEvent("start", self.step, total, message=f"Training on {self.device}{precision} from step {self.step}.")
+        if self.dist.is_main:  # rank 0 writes the run (torchrun's other ranks hold the same weights)
+            RunFolder(self.out_dir).check_writable(checkpoint_bytes(self.G, self.D))  # fail now, not at the first save
+        where = f"{self.dist.world_size} processes ({self.dist.backend})" if self.dist.active else str(self.device)
+        yield TrainEvent("start", self.step, total, message=f"Training on {where}{precision} from step {self.step}.")
+        step_images = cfg.batch_size * self.dist.world_size  # images per step, over all of torchrun's ranks
         window: deque[tuple[float, int]] = deque(maxlen=20)
         self.snapshot()
         last_save = self.clock()
@@ -517,8 +533,9 @@ class Trainer:
             for request in self._lr_changes_due():
                 note = self._apply_lr_change(request)
                 yield TrainEvent("lr", self.step, total, images_per_s=rate, eta_s=eta, health=[note], message=note.text)
-            if cancel is not None and cancel.is_set():
+            if self.dist.any(cancel is not None and cancel.is_set()):  # a stop on any rank stops them all here
                 path = self.save()
+                self.dist.verify(self, final=True)
                 yield TrainEvent("stopped", self.step, total, checkpoint=path,
                                  message=f"Stopped at step {self.step}; checkpoint saved.")
                 return
@@ -532,15 +549,15 @@ class Trainer:
                 continue
             if self.step % SNAPSHOT_EVERY == 0:
                 self.snapshot()
-            window.append((time.perf_counter() - t0, cfg.batch_size))
+            window.append((time.perf_counter() - t0, step_images))
             rate = sum(b for _, b in window) / max(sum(t for t, _ in window), 1e-9)
-            eta = (total - self.step) * cfg.batch_size / max(rate, 1e-9)
+            eta = (total - self.step) * step_images / max(rate, 1e-9)
             self.history.append({"step": self.step, **stats})
             health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"], stats["loss_g"])
             if cfg.auto_lr_drop and any(h.code == "oscillating" for h in health):
                 self.lower_learning_rates(AUTO_LR_FACTOR, reason="auto")
             event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health)
-            if (cfg.preview_every and self.step % cfg.preview_every == 0) or self.step == total:
+            if self.dist.is_main and ((cfg.preview_every and self.step % cfg.preview_every == 0) or self.step == total):
                 event.kind = "preview"
                 event.preview, samples = self.preview()
                 event.diversity, collapse = monitor.observe_samples(self.step, samples)
@@ -549,13 +566,16 @@ class Trainer:
             # A checkpoint every checkpoint_every steps, and at least every checkpoint_minutes: saving reads
             # the networks and the random state but changes neither, so a resumed run stays exact.
             by_steps = cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0
-            by_time = cfg.checkpoint_minutes > 0 and self.clock() - last_save >= 60 * cfg.checkpoint_minutes
+            by_time = self.dist.main_decides(  # rank 0's clock decides for every rank
+                cfg.checkpoint_minutes > 0 and self.clock() - last_save >= 60 * cfg.checkpoint_minutes)
             if (by_steps or by_time) and self.step < total:
                 path = self.save()
                 last_save = self.clock()
                 yield TrainEvent("checkpoint", self.step, total, checkpoint=path,
                                  message=f"Checkpoint saved at step {self.step}.")
+            self.dist.verify(self)  # GANDEMO_DDP_CHECK: the ranks' weights are still one
         path = self.save()
+        self.dist.verify(self, final=True)
         yield TrainEvent("done", self.step, total, checkpoint=path, message=f"Finished {total} steps.")
 
     def params_finite(self) -> bool:
@@ -567,7 +587,9 @@ class Trainer:
         """Write the run atomically: EMA generator in the native format + everything to resume.
 
         A failed write (full disk, read-only folder) raises CheckpointWriteError and leaves the previous
-        checkpoint intact."""
+        checkpoint intact. Under torchrun only rank 0 writes; the others return the folder's path."""
+        if not self.dist.is_main:
+            return Path(out_dir or self.out_dir)
         preview, _ = self.preview(scale_to=256)
         optimizers = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                       "rng": self._rng.get_state(), "order": self._order.cpu(), "torch_rng": torch.get_rng_state(),
@@ -575,7 +597,7 @@ class Trainer:
                       "last_d_loss": self._last_d_loss}
         state = {"step": self.step, "config": asdict(self.config), "skipped_d": self.skipped_d,
                  "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:],
-                 "lr_changes": self.lr_changes}
+                 "lr_changes": self.lr_changes, "processes": self.dist.world_size}
         try:
             return RunFolder(out_dir or self.out_dir).save(
                 self.G_ema.cpu(), step=self.step, card=self.card(), sample_grid=preview, live=_cpu(self.G.state_dict()),
@@ -628,6 +650,7 @@ class Trainer:
             if opt.get("cuda_rng") is not None and trainer.device.type == "cuda":
                 torch.cuda.set_rng_state(opt["cuda_rng"], trainer.device)
             trainer._last_d_loss = float(opt.get("last_d_loss", math.inf))
+        trainer.dist.decorrelate_rng(config.seed, int(state["step"]))  # torchrun: ranks 1.. draw their own noise
         trainer.step = int(state["step"])
         trainer.skipped_d = int(state.get("skipped_d", 0))
         trainer.recoveries = int(state.get("recoveries", 0))

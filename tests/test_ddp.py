@@ -1,0 +1,213 @@
+"""Training on several processes with torchrun (gandemo.gan.distributed): real torchrun, two Gloo
+processes on the CPU, real ``python -m gandemo train``.
+
+Every run sets GANDEMO_DDP_CHECK, so after each step each rank hashes its own G, D and EMA of G, names
+its real batch and counts the files it wrote (Python audit events); rank 0 writes the gathered rows.
+The tests read those rows: the weights are the same on both ranks after every step (measured on each
+rank, not assumed), the batches are disjoint shards of every epoch, and rank 1 wrote nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors import safe_open
+from test_train import write_pngs
+
+from gandemo import load_generator
+from gandemo.gan import distributed
+from gandemo.gan.distributed import Dist, backend_for, launched_by_torchrun
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IMAGES, BATCH = 16, 4  # 2 ranks x 4 images: an epoch is 2 steps
+TINY = ["--size", "32", "--width", "8", "--batch-size", str(BATCH), "--device", "cpu"]
+
+
+def torchrun(args: list[str]) -> list[str]:
+    # --standalone: a rendezvous on a free local port, so parallel runs don't collide
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "gandemo", "train", *args]
+
+
+def shown(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+
+
+def check_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def assert_one_model(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        first, *others = row["ranks"]
+        for other in others:
+            for key in ("step", "g", "d", "g_ema", "skipped_d"):
+                assert other[key] == first[key], (key, row)
+
+
+def cli_env(hf_env: dict[str, str], check: Path) -> dict[str, str]:
+    env = {**hf_env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", distributed.CHECK_ENV: str(check)}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One 2-rank run: spectral norm (its power-iteration buffers), lazy R1 through DDP, a planned
+    learning-rate drop, previews and checkpoints on the way, a length in epochs."""
+    from conftest import HF_SETTINGS, HF_UNSET
+
+    env = {**os.environ, **HF_SETTINGS}
+    for name in HF_UNSET:
+        env.pop(name, None)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    root = tmp_path_factory.mktemp("ddp")
+    data, out, check = root / "shapes", root / "run", root / "check.jsonl"
+    write_pngs(data, IMAGES)
+    args = [str(data), "--out", str(out), "--epochs", "3", "--r1", "1", "--lr-drop", "3:0.5",
+            "--preview-every", "3", "--checkpoint-every", "2", *TINY]
+    proc = subprocess.run(torchrun(args), cwd=REPO_ROOT, env=cli_env(env, check), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, shown(proc)
+    return {"root": root, "data": data, "out": out, "rows": check_rows(check), "proc": proc, "env": env}
+
+
+def test_weights_are_identical_on_both_ranks_after_every_step(two_ranks: dict[str, Any]) -> None:
+    rows = two_ranks["rows"]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6, 6] and rows[-1]["final"], rows
+    assert all(len(r["ranks"]) == 2 for r in rows)
+    assert_one_model(rows)
+    # the hashes really follow the weights: every step changed G, D and the EMA of G
+    for key in ("g", "d", "g_ema"):
+        assert len({r["ranks"][0][key] for r in rows[:-1]}) == 6, key
+
+
+def test_ranks_see_disjoint_shards_of_every_epoch(two_ranks: dict[str, Any]) -> None:
+    rows = [r for r in two_ranks["rows"] if not r["final"]]
+    for row in rows:
+        a, b = (rank["batch"] for rank in row["ranks"])
+        assert len(a) == len(b) == BATCH and not set(a) & set(b), row
+    for epoch in range(3):  # 2 steps an epoch: the 4 batches together are every image once
+        seen = [i for row in rows[2 * epoch:2 * epoch + 2] for rank in row["ranks"] for i in rank["batch"]]
+        assert sorted(seen) == list(range(IMAGES)), (epoch, seen)
+
+
+def test_only_rank_zero_writes_and_speaks(two_ranks: dict[str, Any]) -> None:
+    rows, out, proc = two_ranks["rows"], two_ranks["out"], two_ranks["proc"]
+    assert all(r["ranks"][1]["writes"] == 0 for r in rows), [r["ranks"][1]["writes"] for r in rows]
+    # rank 0's count grows with its previews and checkpoints: the audit sees writes when there are some
+    counts = [r["ranks"][0]["writes"] for r in rows]
+    assert counts[0] == 0 and counts[2] > counts[1] and counts[-1] > counts[-2], counts
+    assert sorted(p.name for p in (out / "previews").iterdir()) == ["step0000003.png", "step0000006.png"]
+    assert sorted(p.name for p in two_ranks["root"].iterdir()) == ["check.jsonl", "run", "shapes"]
+    assert proc.stdout.count("Used 16 of 16 files.") == 1, shown(proc)  # one summary: rank 0's
+    assert "at batch 4 x 2 processes: 6 steps in total." in proc.stdout, shown(proc)
+    assert "and 1 more processes (gloo)" in proc.stdout, shown(proc)
+
+
+def test_checkpoint_is_a_plain_run_folder(two_ranks: dict[str, Any]) -> None:
+    out = two_ranks["out"]
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["step"] == 6 and state["processes"] == 2
+    assert [(c["step"], c["reason"]) for c in state["lr_changes"]] == [(3, "schedule")]
+    for name in ("model.safetensors", "training/generator_live.safetensors", "training/discriminator.safetensors"):
+        with safe_open(out / name, "pt") as f:
+            keys = list(f.keys())
+        assert keys and not any(k.startswith("module.") for k in keys), (name, keys[:3])
+    gen = load_generator(str(out), device="cpu")
+    assert (gen.image_size, gen.channels) == (32, 3)
+    assert bool(torch.isfinite(gen.sample([0, 1, 2])).all())
+
+
+def test_two_rank_run_resumes_on_one_process(two_ranks: dict[str, Any], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(two_ranks["out"], run)
+    before = json.loads((run / "training" / "state.json").read_text())
+    env = {**two_ranks["env"], "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "gandemo", "train", str(two_ranks["data"]), "--resume", str(run),
+                           "--steps", "9", *TINY], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, shown(proc)
+    assert "Finished 9 steps." in proc.stdout + proc.stderr, shown(proc)
+    state = json.loads((run / "training" / "state.json").read_text())
+    assert state["step"] == 9 and state["processes"] == 1
+    assert [h["step"] for h in state["history"]] == list(range(1, 10))
+    assert state["history"][:6] == before["history"]  # the 2-rank history carries on
+    assert state["history"][-1]["lr_g"] == pytest.approx(1e-4)  # the drop at step 3 survived the move
+    assert bool(torch.isfinite(load_generator(str(run), device="cpu").sample([0])).all())
+
+
+def test_ctrl_c_stops_every_rank_at_the_same_step(tmp_path: Path, two_ranks: dict[str, Any]) -> None:
+    """Ctrl-C reaches torchrun and both workers (one process group): they agree on a step, rank 0 saves.
+    Batch norm in D (no spectral norm, two D passes per step through DDP) and the skip-D rule from the
+    all-reduced loss (a threshold of 100: D learns at step 1, then skips, on both ranks alike)."""
+    out, check = tmp_path / "run", tmp_path / "check.jsonl"
+    args = [str(two_ranks["data"]), "--out", str(out), "--steps", "100000", "--no-spectral-norm",
+            "--d-skip-threshold", "100", "--preview-every", "0", *TINY]
+    proc = subprocess.Popen(torchrun(args), cwd=REPO_ROOT, env=cli_env(two_ranks["env"], check),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (check.exists() and len(check.read_text().splitlines()) >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-4000:]
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    rows = check_rows(check)
+    assert_one_model(rows)
+    final = rows[-1]
+    assert final["final"] and "Stopped at step" in output, output[-4000:]
+    assert 3 <= final["step"] < 100000
+    assert all(rank["skipped_d"] == final["step"] - 1 for rank in final["ranks"]), final
+    assert all(r["ranks"][1]["writes"] == 0 for r in rows)
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["step"] == final["step"]
+
+
+# ------------------------------------------------------------------------------ without torchrun
+
+
+def test_backend_is_nccl_on_cuda_and_gloo_on_cpu() -> None:
+    assert backend_for(torch.device("cuda", 1)) == "nccl"
+    assert backend_for(torch.device("cuda")) == "nccl"
+    assert backend_for(torch.device("cpu")) == "gloo"
+
+
+def test_torchrun_is_detected_from_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert not launched_by_torchrun()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    assert not launched_by_torchrun()  # torchrun with one process: nothing to coordinate
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert launched_by_torchrun()
+
+
+def test_a_single_process_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    alone = distributed.init("cpu")
+    assert alone is distributed.current() and not alone.active and alone.is_main
+    assert not torch.distributed.is_initialized()
+    module = torch.nn.Linear(2, 2)
+    assert alone.wrap(module) is module
+    assert alone.mean([torch.tensor(0.25), 2]) == [0.25, 2.0]
+    assert alone.any(True) and not alone.any(False) and alone.main_decides(True)
+    assert alone.main_json([{"factor": 0.1}]) == [{"factor": 0.1}]
+    assert alone.stop_on_signals() is None  # the CLI keeps its KeyboardInterrupt path
+    before = torch.get_rng_state()
+    Dist().decorrelate_rng(0)
+    assert torch.equal(before, torch.get_rng_state())  # rank 0 / one process: its random stream is untouched
