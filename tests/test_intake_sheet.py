@@ -13,13 +13,12 @@ from intake_corpus import BLUE, GREEN, RED, good_images, image_bytes, noise_imag
 from PIL import Image
 
 from gandemo.intake import IntakeOptions, load_images
-from gandemo.intake.sheet import GAP_SHADE, contact_sheet, sample_indices, sheet_columns, tile
+from gandemo.intake.sheet import contact_sheet, sample_indices, sheet_columns, tile
 
 
 def tiles_of(sheet_image: Image.Image, sheet, count: int) -> list[np.ndarray]:
-    arr = np.asarray(sheet_image)
-    if arr.ndim == 2:
-        arr = arr[..., None]
+    """The first ``count`` tiles, with the set's own channels (the sheet adds an alpha channel to opaque sets)."""
+    arr = np.asarray(sheet_image)[..., :sheet.channels]
     return [arr[t:b, le:r] for le, t, r, b in (sheet.tile_box(i) for i in range(count))]
 
 
@@ -76,10 +75,11 @@ def test_unusable_files_are_counted_not_shown(tmp_path: Path) -> None:
     assert nothing.image is None and nothing.usable == 0 and nothing.files == 1 and nothing.shown == []
 
 
-def test_gaps_are_gray_or_transparent(tmp_path: Path) -> None:
+def test_gaps_are_transparent_and_tiles_opaque(tmp_path: Path) -> None:
     rgb = contact_sheet(good_images(tmp_path, 4, size=(32, 32)), IntakeOptions(size=32))
-    assert rgb.image.mode == "RGB" and rgb.gap == 2
-    assert np.all(np.asarray(rgb.image)[:, 32:34] == GAP_SHADE)
+    assert rgb.channels == 3 and rgb.image.mode == "RGBA" and rgb.gap == 2
+    alpha = np.asarray(rgb.image)[..., 3]
+    assert np.all(alpha[:, 32:34] == 0) and np.all(alpha[:32, :32] == 255)
     rgba = [(f"a{i}.png", image_bytes(noise_image((32, 32), i, "RGBA"), "PNG")) for i in range(4)]
     sheet = contact_sheet(rgba, IntakeOptions(size=32))
     assert sheet.channels == 4  # noise alpha has values below 255: the set keeps its alpha channel
@@ -93,7 +93,7 @@ def test_sample_indices_and_tile_checks() -> None:
     assert sample_indices(0, 64) == [] and sample_indices(10, 1) == [0]
     gray = torch.full((3, 1, 8, 8), 7, dtype=torch.uint8)
     image = tile(gray, columns=2, gap=1)
-    assert image.mode == "L" and image.size == (17, 17) and image.getpixel((0, 0)) == 7
-    assert image.getpixel((16, 16)) == GAP_SHADE  # the empty fourth cell
+    assert image.mode == "LA" and image.size == (17, 17) and image.getpixel((0, 0)) == (7, 255)
+    assert image.getpixel((16, 16)) == (0, 0)  # the empty fourth cell: transparent
     with pytest.raises(ValueError, match="uint8"):
         tile(torch.zeros(2, 3, 8, 8))

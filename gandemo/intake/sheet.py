@@ -23,10 +23,9 @@ from gandemo.intake import load_images
 from gandemo.intake.options import IntakeOptions
 from gandemo.intake.sources import Sources
 
-MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+MODES = {1: "LA", 3: "RGBA", 4: "RGBA"}  # the sheet's mode for 1, 3 or 4 channels: gaps are transparent
 SHEET_LIMIT = 64  # the most images one sheet shows; a bigger set is sampled evenly
 GAP = 2  # pixels between tiles
-GAP_SHADE = 224  # the light gray between tiles (transparent on a sheet with an alpha channel)
 
 
 @dataclass
@@ -71,29 +70,35 @@ def sample_indices(n: int, limit: int) -> list[int]:
 
 
 def sheet_columns(n: int) -> int:
-    """Columns for ``n`` tiles: about twice as wide as tall, which fits a page column."""
-    return max(1, min(n, math.ceil(math.sqrt(2 * n))))
+    """Columns for ``n`` tiles: about twice as wide as tall (it fits a page column), with the fewest empty
+    cells in the last row."""
+    if n <= 2:
+        return max(1, n)
+    target = math.sqrt(2 * n)
+    candidates = range(max(1, math.floor(target * 0.75)), min(n, math.ceil(target * 1.35)) + 1)
+    return min(candidates, key=lambda cols: cols * math.ceil(n / cols) - n + 2 * abs(cols - target))
 
 
 def tile(images: torch.Tensor, columns: int | None = None, gap: int = GAP) -> Image.Image:
     """uint8 (N, C, H, W) images (C = 1, 3 or 4) side by side, row by row, ``gap`` px apart, unchanged
-    pixel for pixel. Gaps and empty cells are light gray, or transparent when C is 4."""
+    pixel for pixel, on a transparent sheet (mode LA for gray images, else RGBA): gaps and empty cells
+    show the page behind. Opaque images (C = 1 or 3) get an opaque alpha channel."""
     if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in MODES or images.shape[0] == 0:
         raise ValueError(f"tile() takes uint8 (N, 1|3|4, H, W) images with N > 0, got {tuple(images.shape)} "
                          f"{images.dtype}")
     n, c, h, w = images.shape
     cols = max(1, min(columns or sheet_columns(n), n))
     rows = math.ceil(n / cols)
-    fill = [0, 0, 0, 0] if c == 4 else [GAP_SHADE] * c
-    canvas = np.empty((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, c), np.uint8)
-    canvas[:] = fill
+    out = 2 if c == 1 else 4
+    canvas = np.zeros((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, out), np.uint8)
     pixels = images.detach().cpu().permute(0, 2, 3, 1).numpy()
     for i in range(n):
         row, col = divmod(i, cols)
         y, x = row * (h + gap), col * (w + gap)
-        canvas[y: y + h, x: x + w] = pixels[i]
-    mode = MODES[c]
-    return Image.fromarray(canvas[..., 0] if mode == "L" else canvas, mode)
+        canvas[y: y + h, x: x + w, :c] = pixels[i]
+        if c < 4:
+            canvas[y: y + h, x: x + w, -1] = 255
+    return Image.fromarray(canvas, MODES[c])
 
 
 def contact_sheet(sources: Sources, options: IntakeOptions | None = None, limit: int = SHEET_LIMIT,

@@ -6,7 +6,10 @@ import inspect
 import os
 import re
 import secrets
+import shutil
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +30,16 @@ from ..access import (
 from ..device import pick_device
 from ..errors import InvalidInputError
 from ..gan.augment import POLICIES, parse_policy
+from ..gan.runs import RunFolder
 from ..gan.train import TrainConfig, TrainEvent, settings_table
 from ..hub import push_folder
 from ..i18n import catalog, current_language, t, translate_message
-from ..intake import IntakeOptions
+from ..images import save_animation, upscale
+from ..intake import IntakeOptions, reason_keyword
+from ..intake.sheet import ContactSheet, contact_sheet, sample_indices, tile
 from ..jobs import JOBS, Job
 from ..training import list_runs, prepare_trainer, zip_run
-from .common import PreviewFiles, gpu, human_errors, output_dir, whole_number
+from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 
 # On a shared CPU the training job yields to visitors' quick requests (Generate, the Lab); see
@@ -152,8 +158,70 @@ def _fmt_eta(seconds: float, lang: str | None = None) -> str:
     return t("train.eta.hours", lang, n=f"{seconds / 3600:.1f}")
 
 
+# The curves of the live plots: (column of the training history, catalog key of its name, colour).
+# D is blue and G orange everywhere: D's loss and D(x) (D on real images) blue, G's loss and D(G(z))
+# (D on what G made) orange, as are the real and the generated grids' labels (🔵 / 🟠).
+D_COLOUR, G_COLOUR = "#2563eb", "#ea580c"
+LOSS_CURVES = (("loss_d", "train.curve.loss_d", D_COLOUR), ("loss_g", "train.curve.loss_g", G_COLOUR),
+               ("lr_d", "train.plot.lr_d", "#93c5fd"), ("lr_g", "train.plot.lr_g", "#fdba74"))
+PROB_CURVES = (("d_real", "train.curve.d_real", D_COLOUR), ("d_fake", "train.curve.d_fake", G_COLOUR))
+PLOT_ROWS = 2000  # the newest steps the plots show
+PREVIEW_WIDTH = 384  # Trainer.preview's scale_to: the real grid is scaled like the samples
+STRIP_LIMIT = 8  # earlier sample grids in the strip (spread evenly over the run)
+STRIP_WIDTH = 128
+GIF_FRAMES = 60  # at most, spread evenly over the run
+GIF_MAX_WIDTH = 384
+UPLOAD_HEIGHT = 150  # px: the file list scrolls inside this
+SHEET_HEIGHT = 300
+GRID_HEIGHT = 300
+STRIP_HEIGHT = 130
+FILE_HEIGHT = 90
+GIF_NAME = "progression.gif"  # in the run's previews/ folder: kept out of the checkpoint zip and the Hub push
+
+
+def _curve_frame(rows: list[dict[str, float]], curves: tuple[tuple[str, str, str], ...], lang: str,
+                 drawn: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The plot's long table (step, value, curve) of the history columns in ``drawn`` (default: all of
+    ``curves``), each curve named in ``lang``. Every curve's name comes first in a row without a value, so
+    the plot's colours and legend know every curve from the first frame on (Gradio's plot fixes its colour
+    domain when it first draws, and redraws -- blank for a moment -- only when its settings change)."""
+    names = {column: t(key, lang) for column, key, _ in curves}
+    head = pd.DataFrame({"step": [float("nan")] * len(names), "value": [float("nan")] * len(names),
+                         "curve": list(names.values())})
+    wanted = drawn if drawn is not None else tuple(names)
+    columns = [c for c in wanted if rows and c in rows[0]]
+    if not columns:
+        return head
+    wide = pd.DataFrame(rows[-PLOT_ROWS:])
+    long = wide.melt(id_vars="step", value_vars=columns, var_name="curve", value_name="value")
+    long["curve"] = long["curve"].map(names)
+    return pd.concat([head, long[["step", "value", "curve"]]], ignore_index=True)
+
+
+def _plot_settings(curves: tuple[tuple[str, str, str], ...], lang: str, y_key: str,
+                   legend: list[str] | None = None) -> dict[str, Any]:
+    """The plot's words and colours in ``lang``: named curves, axis titles, no "curve" legend title."""
+    return {"color_map": {t(key, lang): colour for _, key, colour in curves}, "x_title": t("train.axis.step", lang),
+            "y_title": t(y_key, lang), "color_title": "", "colors_in_legend": legend}
+
+
+def _loss_legend(lang: str, lr_changed: bool) -> list[str]:
+    return [t(key, lang) for column, key, _ in LOSS_CURVES if lr_changed or not column.startswith("lr_")]
+
+
+def _empty_plots(lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both plots before training: no lines yet, but the legend already names the curves."""
+    return (gr.update(value=_curve_frame([], LOSS_CURVES, lang),
+                      **_plot_settings(LOSS_CURVES, lang, "train.axis.loss", _loss_legend(lang, False))),
+            gr.update(value=_curve_frame([], PROB_CURVES, lang), **_plot_settings(PROB_CURVES, lang, "train.axis.d_output")))
+
+
 class _View:
-    """Turns a job's events into widget values, in ``lang`` (the page's language)."""
+    """Turns a job's events into widget values, in ``lang`` (the page's language).
+
+    ``outputs()`` are /train's outputs (the API's: plain tables with the history's column names);
+    ``page_outputs()`` are what the page shows: the same, with named curves, plus the real images next to
+    the samples, the strip of earlier samples and, at the end, the samples as a GIF."""
 
     def __init__(self, job: Job, lang: str | None = None):
         self.job = job
@@ -167,6 +235,13 @@ class _View:
         self.files: list[str] | None = None
         self.run_dir: str = str(getattr(job, "run_dir", ""))
         self.lr_changed = False  # once the learning rates change, the loss plot shows them too
+        self.frames: list[tuple[int, Image.Image]] = []  # (step, sample grid) of every preview
+        self.gif: str | None = None
+        self._finished: tuple[Path, Path] | None = None  # (run folder, download folder) once it ended
+        self._real: str | None = None
+        self._thumbs: dict[int, str] = {}
+        self._thumb_dir: Path | None = None
+        self._sent: dict[str, Any] = {}  # what the page was last sent, to skip what hasn't changed
 
     def add(self, event: TrainEvent) -> None:
         self.last = event
@@ -175,6 +250,7 @@ class _View:
             self.rows.append({"step": event.step, **event.losses})
         if event.preview is not None:  # saved lazily: re-attaching replays every event of the job
             self._unsaved = event.preview
+            self.frames.append((event.step, event.preview))
         for h in event.health:
             icon = "⚠️" if h.level == "warning" else ("🛑" if h.level == "error" else "ℹ️")
             text = translate_message(h.text, self.lang)
@@ -184,6 +260,7 @@ class _View:
         if event.checkpoint is not None and event.kind in ("done", "stopped"):
             out = output_dir("run")
             self.files = [str(zip_run(event.checkpoint, out / f"{Path(event.checkpoint).name}.zip"))]
+            self._finished = (Path(event.checkpoint), out)
 
     def outputs(self) -> tuple[Any, ...]:
         ev, job, lang = self.last, self.job, self.lang
@@ -203,7 +280,7 @@ class _View:
             status = t("train.status.failed", lang, error=translate_message(job.error, lang))
         total = ev.total_steps if ev else 1
         progress = _progress_html(ev.step if ev else 0, total)
-        df = pd.DataFrame(self.rows[-2000:]) if self.rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
+        df = pd.DataFrame(self.rows[-PLOT_ROWS:]) if self.rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
         curves = ["loss_d", "loss_g"]
         if self.lr_changed and "lr_g" in df:  # the change is marked: each rate as a share of its first value
             for column, key in (("lr_g", "train.plot.lr_g"), ("lr_d", "train.plot.lr_d")):
@@ -215,9 +292,84 @@ class _View:
         health = "\n\n".join(self.health[-12:]) or t("train.health.none", lang)
         return (status + "\n\n" + progress, self.preview, losses, probs, health, self.files, self.run_dir)
 
+    # ----------------------------------------------------------------- what the page shows besides
+    def page_outputs(self) -> tuple[Any, ...]:
+        """The page's outputs (see ``page_outputs`` in build_train_tab): /train's, with the curves named in
+        the page's language, then the real grid, the strip and the GIF; what hasn't changed is skipped."""
+        status, preview, _, _, health, files, run_dir = self.outputs()
+        lang = self.lang
+        rows = [self._lr_shares(r) for r in self.rows[-PLOT_ROWS:]] if self.lr_changed else self.rows
+        # the learning rates are drawn once they change; their names are in the colours from the start
+        losses = _curve_frame(rows, LOSS_CURVES, lang, None if self.lr_changed else ("loss_d", "loss_g"))
+        probs = _curve_frame(rows, PROB_CURVES, lang)
+        loss_settings = _plot_settings(LOSS_CURVES, lang, "train.axis.loss", _loss_legend(lang, self.lr_changed))
+        prob_settings = _plot_settings(PROB_CURVES, lang, "train.axis.d_output")
+        if self._sent.get("loss_settings") == loss_settings:
+            loss_settings = {}  # a setting sent again (a new list) would make the plot redraw from blank
+        else:
+            self._sent["loss_settings"] = loss_settings
+        if self._sent.get("prob_settings") == prob_settings:
+            prob_settings = {}
+        else:
+            self._sent["prob_settings"] = prob_settings
+        self._write_gif()
+        return (status, preview, gr.update(value=losses, **loss_settings), gr.update(value=probs, **prob_settings),
+                health, files, run_dir, self._changed("real", self._real_grid()),
+                self._changed("strip", self._strip()), self._changed("gif", self.gif),
+                self._changed("watch", gr.update(visible=True)))
 
-def _follow(job: Job, lang: str | None = None) -> Any:
+    def _changed(self, name: str, value: Any) -> Any:
+        if name in self._sent and self._sent[name] == value:
+            return gr.skip()
+        self._sent[name] = value
+        return value
+
+    def _lr_shares(self, row: dict[str, float]) -> dict[str, float]:
+        """A history row with each learning rate as a share of its first value (the change is what shows)."""
+        first = self.rows[0]
+        return {**row, **{c: row[c] / first[c] for c in ("lr_g", "lr_d") if c in row and first.get(c)}}
+
+    def _real_grid(self) -> str | None:
+        """16 real training images (spread over the set) tiled and scaled like the samples next to them."""
+        if self._real is None:
+            data = getattr(getattr(self.job, "trainer", None), "data", None)
+            if data is None or len(data) == 0:
+                return None
+            native = tile(data[sample_indices(len(data), 16)].cpu(), columns=4, gap=0)
+            grid = upscale(native, max(1, PREVIEW_WIDTH // (4 * data.shape[-1])))
+            self._real = png_file(grid, output_dir("train-real") / "real.png")
+        return self._real
+
+    def _strip(self) -> list[tuple[str, str]]:
+        """Up to STRIP_LIMIT earlier sample grids, spread evenly from the first preview to the newest."""
+        picked = [self.frames[i] for i in sample_indices(len(self.frames), STRIP_LIMIT)]
+        for step, frame in picked:
+            if step not in self._thumbs:
+                self._thumb_dir = self._thumb_dir or output_dir("train-strip")
+                small = frame.resize((STRIP_WIDTH, max(1, round(frame.height * STRIP_WIDTH / frame.width))),
+                                     Image.Resampling.BOX)
+                self._thumbs[step] = png_file(small, self._thumb_dir / f"step{step:07d}.png")
+        return [(self._thumbs[step], t("train.strip.step", self.lang, step=step)) for step, _ in picked]
+
+    def _write_gif(self) -> None:
+        """Once the run has ended: its samples at every preview step (at most GIF_FRAMES, evenly spread) as
+        previews/progression.gif in the run folder, and a copy to download."""
+        if self._finished is None or self.gif is not None or not self.frames:
+            return
+        run, out = self._finished
+        frames = [self.frames[i][1] for i in sample_indices(len(self.frames), GIF_FRAMES)]
+        if frames[0].width > GIF_MAX_WIDTH:
+            factor = -(-frames[0].width // GIF_MAX_WIDTH)
+            frames = [f.reduce(factor) for f in frames]
+        folder = RunFolder(run).file(RunFolder.PREVIEWS)
+        folder.mkdir(parents=True, exist_ok=True)
+        gif = save_animation(frames + [frames[-1]] * 3, folder / GIF_NAME, fps=4)  # the last frame lingers
+        self.gif = str(shutil.copy2(gif, out / GIF_NAME))
+
+
+def _follow(job: Job, lang: str | None = None, page: bool = False) -> Any:
     view = _View(job, lang)
+    show = view.page_outputs if page else view.outputs
     last_yield = 0.0
     for batch in job.follow():
         for event in batch:
@@ -225,8 +377,8 @@ def _follow(job: Job, lang: str | None = None) -> Any:
         important = any(e.kind != "step" for e in batch)
         if important or time.monotonic() - last_yield > 0.5:
             last_yield = time.monotonic()
-            yield view.outputs()
-    yield view.outputs()
+            yield show()
+    yield show()
 
 
 def _describe(event: TrainEvent, lang: str | None = "en") -> str:
@@ -253,9 +405,30 @@ def train(*args: Any) -> Any:
     The parameters are TRAIN_PARAMS: the files, the settings (TrainConfig's fields, see API_NAMES), and
     ``unit``: "steps" or "epochs" (passes over the images), what ``steps`` counts; ``fit``, ``alpha``
     (how images are read), ``resume`` (a run to continue), ``job_info`` (this browser's job and owner key)."""
-    values = dict(zip(TRAIN_PARAMS, args))
+    job, info = _start_job(dict(zip(TRAIN_PARAMS, args)))
+    for outputs in _follow(job):
+        yield (*outputs, info)
+    if job.status == "error":
+        raise gr.Error(t("train.error.failed", error=translate_message(job.error)))
+
+
+@gpu(duration=600)
+@human_errors
+@_named_parameters(TRAIN_PARAMS)
+def train_in_page(*args: Any) -> Any:
+    """The Start button: ``train`` with what the page shows besides (named curves, real images next to
+    the samples, the strip of earlier samples, the GIF at the end); /train keeps its outputs."""
+    job, info = _start_job(dict(zip(TRAIN_PARAMS, args)))
+    for outputs in _follow(job, page=True):
+        yield (*outputs, info)
+    if job.status == "error":
+        raise gr.Error(t("train.error.failed", error=translate_message(job.error)))
+
+
+def _start_job(values: dict[str, Any]) -> tuple[Job, dict[str, str]]:
+    """Check /train's values, read the images, start the job; (the job, this browser's job info)."""
     files, unit, steps = values["files"], values["unit"], values["steps"]
-    paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+    paths = _upload_paths(files)
     if not paths:
         raise InvalidInputError(t("train.error.no_images"))
     if unit not in ("steps", "epochs"):
@@ -278,11 +451,7 @@ def train(*args: Any) -> Any:
                      nice=TRAIN_NICE)
     job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
     job.trainer = trainer  # type: ignore[attr-defined]  # for /set_learning_rate (its owner only)
-    info = {"job_id": job.id, "token": job.token, "owner": owner}
-    for outputs in _follow(job):
-        yield (*outputs, info)
-    if job.status == "error":
-        raise gr.Error(t("train.error.failed", error=translate_message(job.error)))
+    return job, {"job_id": job.id, "token": job.token, "owner": owner}
 
 
 def attach(job_info: dict[str, Any] | None, request: gr.Request) -> Any:
@@ -290,10 +459,101 @@ def attach(job_info: dict[str, Any] | None, request: gr.Request) -> Any:
     lang = request_language(request)
     job = JOBS.get((job_info or {}).get("job_id"))
     if job is None:
-        yield (t(STATUS_IDLE, lang), None, None, None, "", None, "", job_info)
+        yield (t(STATUS_IDLE, lang), None, *_empty_plots(lang), "", None, "", None, [], None, gr.update(visible=False),
+               job_info)
         return
-    for outputs in _follow(job, lang):
+    for outputs in _follow(job, lang, page=True):
         yield (*outputs, job_info)
+
+
+# ------------------------------------------------------------------ what your GAN will learn from
+SHEETS_KEPT = 8  # recent contact sheets kept, so switching the resolution back and forth is instant
+_sheets: OrderedDict[tuple[Any, ...], ContactSheet] = OrderedDict()
+_sheets_lock = threading.Lock()
+SKIPS_LISTED = 4  # skipped files named in the summary line; the rest are counted
+
+
+def _upload_paths(files: Any) -> list[str]:
+    return [f if isinstance(f, str) else f.name for f in (files or [])]
+
+
+def _sheet_for(paths: list[str], options: IntakeOptions) -> ContactSheet:
+    """``contact_sheet`` of the upload, remembered for the last few (files, options) asked for."""
+    stamp = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            stamp.append((path, info.st_size, info.st_mtime_ns))
+        except OSError:
+            stamp.append((path, -1, -1))
+    key = (tuple(stamp), options)
+    with _sheets_lock:
+        if key in _sheets:
+            _sheets.move_to_end(key)
+            return _sheets[key]
+    sheet = contact_sheet(paths, options)
+    with _sheets_lock:
+        _sheets[key] = sheet
+        while len(_sheets) > SHEETS_KEPT:
+            _sheets.popitem(last=False)
+    return sheet
+
+
+def _reason_words(reason: str, lang: str) -> str:
+    """A skip reason's keyword ("empty file") in ``lang``, from the catalog's counted form of it."""
+    keyword = reason_keyword(reason)
+    for key, entry in catalog().items():
+        if key.startswith("message.reason.") and not key.endswith(".more") and entry["en"] == "{msg_n} " + keyword:
+            return entry.get(lang, entry["en"]).replace("{msg_n} ", "", 1)
+    return keyword
+
+
+def intake_summary(sheet: ContactSheet, lang: str, min_images: int = IntakeOptions.min_images) -> str:
+    """"**40 files:** 37 usable, 3 skipped (empty.jpg: empty file, ...)" in ``lang``."""
+    parts = [t("train.intake.summary", lang, files=sheet.files, usable=sheet.usable)]
+    if sheet.skipped:
+        listed = [f"{name}: {_reason_words(reason, lang)}" for name, reason in sheet.skipped[:SKIPS_LISTED]]
+        if len(sheet.skipped) > SKIPS_LISTED:
+            listed.append(t("train.intake.more", lang, n=len(sheet.skipped) - SKIPS_LISTED))
+        parts.append(t("train.intake.skipped", lang, n=len(sheet.skipped), list=", ".join(listed)))
+    if sheet.ignored:
+        parts.append(t("train.intake.ignored", lang, n=len(sheet.ignored)))
+    text = ", ".join(parts)
+    if sheet.usable < min_images:
+        text += " " + t("train.intake.too_few", lang, min=min_images)
+    warnings = [translate_message(w, lang) for w in sheet.warnings if not w.startswith("The images (")]
+    return "\n\n".join([text, *warnings])
+
+
+def sheet_scale(image: Image.Image) -> int:
+    """The whole-number factor that brings the contact sheet closest to its box (about 720 x 600 px)."""
+    return max(1, min(720 // image.width, 600 // image.height))
+
+
+def sheet_caption(sheet: ContactSheet, fit: str, lang: str) -> str:
+    fitted = t(f"train.learn_from.{'pad' if fit == 'pad' else 'crop'}", lang)
+    if len(sheet.shown) < sheet.usable:
+        return t("train.learn_from.sample", lang, shown=len(sheet.shown), usable=sheet.usable, size=sheet.size,
+                 fit=fitted)
+    return t("train.learn_from.all", lang, usable=sheet.usable, size=sheet.size, fit=fitted)
+
+
+@human_errors
+def learn_from(files: Any, resolution: Any, fit: str, alpha: str) -> tuple[str, str | None, str, Any]:
+    """The upload summed up, and the contact sheet of what training will use: every usable image (up to
+    64, spread evenly) read exactly as the trainer reads it at ``resolution`` with ``fit`` and ``alpha``."""
+    lang = current_language()
+    paths = _upload_paths(files)
+    if not paths:
+        return "", None, "", gr.update(visible=True)
+    size = int(resolution) if str(resolution).strip().isdigit() else TrainConfig().image_size
+    sheet = _sheet_for(paths, IntakeOptions(size=size, fit=fit, alpha=alpha))
+    picture = None
+    if sheet.image is not None:  # whole-number enlargement (crisp pixels) to about the box's size
+        shown = upscale(sheet.image, sheet_scale(sheet.image))
+        picture = png_file(shown, output_dir("train-sheet") / f"sheet-{sheet.size}.png")
+    caption = sheet_caption(sheet, fit, lang) if sheet.image else ""
+    return intake_summary(sheet, lang), picture, caption, gr.update(visible=sheet.image is None)
 
 
 @human_errors
@@ -396,22 +656,33 @@ def relabel_length(unit: str, request: gr.Request) -> dict[str, Any]:
 def build_train_tab(tr: Localizer) -> dict[str, Any]:
     tr(gr.Markdown(), value="train.lesson")
     with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(scale=2, min_width=300):
+            # a scrolling list of a few rows: the summary below says what the upload holds
             files = tr(gr.File(file_count="multiple", file_types=["image", ".zip", ".tif", ".tiff", ".webp"],
-                               elem_id="train-files"),
+                               elem_id="train-files", height=UPLOAD_HEIGHT),
                        label=("train.files", {"size": format_size(max_upload_bytes())}))
+            intake = gr.Markdown(elem_id="train-intake")
             widgets: dict[str, Any] = {}  # field name -> widget
 
             def place(*names: str) -> None:
                 for name in names:
                     widgets[name] = setting_widget(tr, name)
 
+            with gr.Row():  # what the contact sheet shows: the resolution and how images are made square
+                place("image_size")
+                fit = tr(gr.Radio(["crop", "pad"], value="crop"), label="train.fit",
+                         choices=[("train.fit.crop", "crop"), ("train.fit.pad", "pad")])
             with gr.Row():
-                place("image_size", "steps")
+                place("steps")
                 unit = tr(gr.Radio(["steps", "epochs"], value="steps"), label="train.unit", info="train.unit.info",
                           choices=[("train.unit.steps", "steps"), ("train.unit.epochs", "epochs")])
                 place("batch_size")
+            with gr.Row():
+                start = tr(gr.Button(variant="primary", elem_id="train-start"), value="train.start")
+                stop = tr(gr.Button(variant="stop", elem_id="train-stop"), value="train.stop")
+            stop_note = gr.Markdown(elem_id="train-stop-note")
             with tr(gr.Accordion("Advanced settings", open=False), label="train.advanced"):
+                tr(gr.Markdown(), value="train.fixes")
                 for row in ADVANCED_ROWS:
                     with gr.Row():
                         place(*row)
@@ -420,20 +691,12 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                 if others:
                     with gr.Row():
                         place(*others)
-                with gr.Row():
-                    fit = tr(gr.Radio(["crop", "pad"], value="crop"), label="train.fit",
-                             choices=[("train.fit.crop", "crop"), ("train.fit.pad", "pad")])
-                    alpha = tr(gr.Radio(["keep", "flatten"], value="keep"), label="train.alpha",
-                               choices=[("train.alpha.keep", "keep"), ("train.alpha.flatten", "flatten")])
+                alpha = tr(gr.Radio(["keep", "flatten"], value="keep"), label="train.alpha",
+                           choices=[("train.alpha.keep", "keep"), ("train.alpha.flatten", "flatten")])
                 with gr.Row():
                     resume = tr(gr.Dropdown([""], value="", scale=3, allow_custom_value=True),
                                 label="train.resume.shared" if is_shared() else "train.resume")
                     refresh = gr.Button("↻", scale=0, min_width=40)
-            tr(gr.Markdown(), value="train.fixes")
-            with gr.Row():
-                start = tr(gr.Button(variant="primary", elem_id="train-start"), value="train.start")
-                stop = tr(gr.Button(variant="stop", elem_id="train-stop"), value="train.stop")
-            stop_note = gr.Markdown(elem_id="train-stop-note")
             with tr(gr.Accordion("Learning rate while it trains", open=True, elem_id="train-lr"), label="train.lr.title"):
                 tr(gr.Markdown(), value="train.lr.lesson")
                 with gr.Row():
@@ -447,20 +710,42 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                                   label="train.lr.new_d", placeholder="train.lr.keep")
                     apply_btn = tr(gr.Button(elem_id="train-lr-apply", min_width=80), value="train.lr.apply")
                 lr_note = gr.Markdown(elem_id="train-lr-note")
-        with gr.Column(scale=2):
+        with gr.Column(scale=3):
             # not registered with the Localizer: on a page load ``attach`` writes it (in the page's language),
             # and a second writer could overwrite a finished job's status with the idle line
             status = gr.Markdown(t(STATUS_IDLE, "en"), elem_id="train-status")
-            preview = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="train-preview",
-                                  elem_classes=["pixelated"]), label="train.preview")
+            sheet = tr(gr.Image(type="filepath", interactive=False, elem_id="train-learn-from", height=SHEET_HEIGHT,
+                                elem_classes=["pixelated"]), label="train.learn_from")
+            hint = tr(gr.Markdown(elem_id="train-learn-from-hint"), value="train.learn_from.empty")
+            caption = gr.Markdown(elem_id="train-learn-from-caption")  # written by learn_from, in the page's language
+            # while it trains (hidden before): real images next to the newest samples, and the way there
+            with gr.Column(visible=False, elem_id="train-watch") as watch:
+                with gr.Row(equal_height=True):
+                    real = tr(gr.Image(type="filepath", interactive=False, elem_id="train-real", height=GRID_HEIGHT,
+                                       elem_classes=["pixelated"]), label="train.real")
+                    preview = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False,
+                                          height=GRID_HEIGHT, elem_id="train-preview", elem_classes=["pixelated"]),
+                                 label="train.generated")
+                strip = tr(gr.Gallery(elem_id="train-strip", columns=STRIP_LIMIT, rows=1, height=STRIP_HEIGHT,
+                                      object_fit="contain", interactive=False, elem_classes=["pixelated"]),
+                           label="train.strip")
+            loss_empty, prob_empty = _empty_plots("en")
             with gr.Row():
-                loss_plot = tr(gr.LinePlot(x="step", y="value", color="curve", height=220), label="train.plot.losses")
-                prob_plot = tr(gr.LinePlot(x="step", y="value", color="curve", y_lim=[0, 1], height=220),
+                loss_plot = tr(gr.LinePlot(loss_empty["value"], x="step", y="value", color="curve", height=220,
+                                           elem_id="train-loss-plot",
+                                           **{k: v for k, v in loss_empty.items() if k not in ("value", "__type__")}),
+                               label="train.plot.losses")
+                prob_plot = tr(gr.LinePlot(prob_empty["value"], x="step", y="value", color="curve", y_lim=[0, 1],
+                                           height=220, elem_id="train-prob-plot",
+                                           **{k: v for k, v in prob_empty.items() if k not in ("value", "__type__")}),
                                label="train.plot.d_outputs")
             health = gr.Markdown(elem_id="train-health")
-            result = tr(gr.File(interactive=False), label="train.checkpoint")
-            run_dir = tr(gr.Textbox(interactive=False), label="train.run_dir")
-            open_btn = tr(gr.Button(), value="train.open")
+            with gr.Row():
+                result = tr(gr.File(interactive=False, height=FILE_HEIGHT), label="train.checkpoint")
+                gif = tr(gr.File(interactive=False, height=FILE_HEIGHT, elem_id="train-gif"), label="train.gif")
+            with gr.Row(equal_height=True):
+                run_dir = tr(gr.Textbox(interactive=False, scale=3), label="train.run_dir")
+                open_btn = tr(gr.Button(scale=1), value="train.open")
             with tr(gr.Accordion("Push to the Hugging Face Hub", open=False), label="train.push"):
                 repo_id = tr(gr.Textbox(), label="train.push.repo_id", placeholder="train.push.repo_id.placeholder")
                 token = tr(gr.Textbox(type="password"), label="train.push.token", info="train.push.token.info")
@@ -468,19 +753,29 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                 push_btn = tr(gr.Button(), value="train.push.button")
                 push_result = gr.Markdown()
     job_info = gr.BrowserState(None, storage_key="gandemo-train-job")
+    api_start = gr.Button(visible=False)  # /train: the API's endpoint, with the API's outputs
 
     by_param = {**{API_NAMES.get(name, name): w for name, w in widgets.items()}, "files": files, "unit": unit,
                 "fit": fit, "alpha": alpha, "resume": resume, "job_info": job_info}
     settings = [by_param[name] for name in TRAIN_PARAMS]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
+    page_outputs = [*outputs[:-1], real, strip, gif, watch, job_info]
     unit.change(relabel_length, unit, widgets["steps"], api_visibility="private", queue=False)
+    for changed in (files, widgets["image_size"], fit, alpha):
+        changed.change(learn_from, [files, widgets["image_size"], fit, alpha], [intake, sheet, caption, hint],
+                       api_visibility="private", trigger_mode="always_last", concurrency_limit=2,
+                       concurrency_id="train-intake", show_progress_on=[sheet])
     # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
-    start.click(train, settings, outputs, api_name="train", concurrency_limit=4, show_progress_on=[status])
+    start.click(train_in_page, settings, page_outputs, api_visibility="private", concurrency_limit=4,
+                concurrency_id="train", show_progress_on=[status])
+    api_start.click(train, settings, outputs, api_name="train", concurrency_limit=4, concurrency_id="train",
+                    show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
     apply_btn.click(set_learning_rate, [job_info, new_lr_g, new_lr_d], lr_note, api_name="set_learning_rate", queue=False)
     lower_btn.click(lower_learning_rate, [job_info, lr_factor], [lr_note, new_lr_g, new_lr_d],
                     api_visibility="private", queue=False)
     refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
     push_btn.click(push, [run_dir, repo_id, token, private, job_info], push_result, api_name="push_to_hub")
-    return {"attach": (attach, job_info, outputs), "open_button": open_btn, "run_dir": run_dir, "settings": widgets}
+    return {"attach": (attach, job_info, page_outputs), "open_button": open_btn, "run_dir": run_dir,
+            "settings": widgets}
