@@ -23,12 +23,14 @@ from .access import model_source
 from .device import pick_device
 from .errors import GandemoError, InvalidInputError, SourceError, UnsupportedCheckpointError
 from .gan.latent import latents_for_seeds
-from .gan.layouts import LAYOUTS, build_generator, load_strict, recognise, strip_wrappers
+from .gan.layouts import LAYOUTS, MSG_LAYOUT, build_generator, load_strict, recognise, strip_wrappers
 from .gan.models import DCGANGenerator
+from .gan.msg import ARCHITECTURES, build_msg_generator
 from .gan.runs import RunFolder
 from .hub import ResolvedFiles, read_state_dict, resolve
 
 NATIVE_CONFIG_KEYS = {"image_size", "channels", "latent_dim", "width"}
+OPTIONAL_CONFIG_KEYS = {"arch"}  # "dcgan" (also when absent) or "msg"
 MAX_BATCH = 256
 
 
@@ -54,6 +56,7 @@ class Generator:
         self.latent_dim: int = int(module.latent_dim)
         self.channels: int = int(module.channels)
         self.image_size: int = int(module.image_size)
+        self.arch: str = str(getattr(module, "arch", "dcgan"))  # "msg": an MSG-GAN, whose scales() shows every scale
         self.device = device or torch.device("cpu")
         self.module.to(self.device)
 
@@ -61,12 +64,16 @@ class Generator:
         return (f"Generator(source={self.source!r}, layout={self.layout!r}, image_size={self.image_size}, "
                 f"channels={self.channels}, latent_dim={self.latent_dim})")
 
-    @torch.no_grad()
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+    def _latents(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 4 and z.shape[2:] == (1, 1):
             z = z.flatten(1)
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InvalidInputError(f"z must have shape (N, {self.latent_dim}); got {tuple(z.shape)}.")
+        return z
+
+    @torch.no_grad()
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        z = self._latents(z)
         out = []
         for chunk in z.split(MAX_BATCH):
             out.append(self.module(chunk.to(self.device, torch.float32)).float().cpu())
@@ -75,6 +82,30 @@ class Generator:
     def sample(self, seeds: list[int], truncation: float | None = None) -> torch.Tensor:
         """Images for the given seeds (seed s always gives the same image)."""
         return self(latents_for_seeds(seeds, self.latent_dim, truncation))
+
+    @property
+    def scale_sizes(self) -> list[int]:
+        """The sizes ``scales`` returns ([4, 8, ..., image_size] for an MSG-GAN; [image_size] otherwise)."""
+        return list(getattr(self.module, "sizes", [self.image_size]))
+
+    @torch.no_grad()
+    def scales(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """An MSG-GAN's images at every scale, 4x4 first and the full size (what ``__call__`` returns) last,
+        float32 on the CPU. Other generators draw only the final image: InvalidInputError says so."""
+        if self.arch != "msg":
+            raise InvalidInputError(
+                f"Only MSG-GAN models draw their images at every scale; this {self.layout} generator draws only "
+                "its final image.")
+        z = self._latents(z)
+        per_chunk = [[x.float().cpu() for x in self.module(chunk.to(self.device, torch.float32), all_scales=True)]
+                     for chunk in z.split(MAX_BATCH)]
+        if not per_chunk:
+            return [torch.empty(0, self.channels, s, s) for s in self.scale_sizes]
+        return [torch.cat(images) for images in zip(*per_chunk)]
+
+    def sample_scales(self, seeds: list[int], truncation: float | None = None) -> list[torch.Tensor]:
+        """``scales`` for the given seeds."""
+        return self.scales(latents_for_seeds(seeds, self.latent_dim, truncation))
 
     def to(self, device: str | torch.device) -> Generator:
         self.device = torch.device(device)
@@ -139,9 +170,18 @@ def build_from_files(files: ResolvedFiles) -> tuple[nn.Module, str]:
             raise run.damaged(run.MODEL, "is not a valid safetensors file") from e
         raise
     if native:
-        extra = set(config) - NATIVE_CONFIG_KEYS
+        extra = set(config) - NATIVE_CONFIG_KEYS - OPTIONAL_CONFIG_KEYS
         if extra:
             raise UnsupportedCheckpointError(f"config.json has unknown keys {sorted(extra)} for a gandemo DCGAN.")
+        arch = config.get("arch", "dcgan")
+        if arch not in ARCHITECTURES:
+            raise UnsupportedCheckpointError(
+                f"config.json names the architecture {str(arch)[:40]!r}, which gandemo doesn't know "
+                "(it knows 'dcgan' and 'msg').")
+        if arch == "msg":
+            module: nn.Module = build_msg_generator(config, "config.json")
+            load_strict(module, strip_wrappers(state), "config.json's gandemo MSG-GAN")
+            return module, MSG_LAYOUT.name
         try:
             module = DCGANGenerator(**{k: int(config[k]) for k in NATIVE_CONFIG_KEYS})
         except (TypeError, ValueError) as e:
@@ -172,7 +212,7 @@ def load_generator(source: str, device: str | torch.device | None = None, *, all
     module, layout = build_from_files(files)
     card = read_card(files.card)
     if not card.summary:
-        desc = next((lay.description for lay in LAYOUTS if lay.name == layout), layout)
+        desc = next((lay.description for lay in (*LAYOUTS, MSG_LAYOUT) if lay.name == layout), layout)
         card.summary = f"Recognised as the {desc} layout."
     return Generator(module, source=files.label, layout=layout, card=card,
                      device=torch.device(device) if device else pick_device())

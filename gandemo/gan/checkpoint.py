@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image
 
 from .models import MODEL_CARD_TAGS, DCGANGenerator
+from .msg import MSG_TAGS, MSGGenerator, scale_sizes
 
 
 def model_card(
@@ -32,7 +33,8 @@ def model_card(
 ) -> str:
     """A model card whose YAML header the Hub understands and whose body a person can read."""
     yaml = ["---", f"license: {license}", "library_name: gandemo", "pipeline_tag: unconditional-image-generation", "tags:"]
-    yaml += [f"- {t}" for t in MODEL_CARD_TAGS]
+    msg = config.get("arch", "dcgan") == "msg"  # config.json's "arch" (absent: a DCGAN)
+    yaml += [f"- {t}" for t in (MSG_TAGS if msg else MODEL_CARD_TAGS)]
     if datasets:
         yaml.append("datasets:")
         yaml += [f"- {d}" for d in datasets]
@@ -41,9 +43,14 @@ def model_card(
     if sample_image:
         body += [f"![Samples]({sample_image})", ""]
     arch = (
-        f"DCGAN generator, {config['image_size']}x{config['image_size']} px, {config['channels']} channel(s), "
-        f"latent dimension {config['latent_dim']}, width {config['width']}."
+        f"{'MSG-GAN' if msg else 'DCGAN'} generator, {config['image_size']}x{config['image_size']} px, "
+        f"{config['channels']} channel(s), latent dimension {config['latent_dim']}, width {config['width']}."
     )
+    if msg:
+        sizes = ", ".join(f"{s}x{s}" for s in scale_sizes(int(config["image_size"])))
+        arch += (f" Architecture: msg (MSG-GAN, multi-scale gradients): the generator draws the image at every scale "
+                 f"({sizes}) and the discriminator judged each at the matching depth while it trained. "
+                 "`gen.scales(z)` returns every scale; `gen(z)` the full-size image.")
     body += ["## Architecture", "", arch, ""]
     body += [
         "## Use",
@@ -62,7 +69,7 @@ def model_card(
 
 
 def save_generator(
-    generator: DCGANGenerator,
+    generator: DCGANGenerator | MSGGenerator,
     folder: str | Path,
     *,
     card: str | None = None,

@@ -9,6 +9,9 @@ ReLU, ending in ConvTranspose2d / Tanh, with convolutions at indices 0, 3, 6, ..
 - ``cryptopunks-gan``: nateraw/cryptopunks-gan ``generator.pth``, attribute ``network``,
   kernels 3,3,4,4 with strides 1,2,2,2 and paddings 0,1,0,1 (1 -> 3 -> 5 -> 12 -> 24 px).
 
+Not a single stack: ``gandemo-msg``, gandemo's MSG-GAN generator (gandemo.gan.msg), recognised by its
+``blocks.*`` and ``to_rgb.*`` tensors, its settings read from their shapes.
+
 Only tensors are inspected; the layout decides strides and paddings, which a state dict
 does not record.
 """
@@ -23,6 +26,7 @@ from torch import nn
 
 from ..errors import UnsupportedCheckpointError
 from .models import UpsampleSpec, output_size, sequential_generator
+from .msg import build_msg_generator, looks_like_msg, msg_settings
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / torch.compile
 
@@ -43,9 +47,10 @@ LAYOUTS = (
     Layout("pytorch-examples-dcgan", "pytorch/examples DCGAN netG", "main", None),
     Layout("cryptopunks-gan", "CryptoPunks GAN (nateraw/cryptopunks-gan)", "network", (3, 3, 4, 4), (1, 2, 2, 2), (0, 1, 0, 1)),
 )
+MSG_LAYOUT = Layout("gandemo-msg", "gandemo MSG-GAN", "blocks", None)  # not a single stack: see build_generator
 
 SUPPORTED_TEXT = (
-    "gandemo's native format (config.json + model.safetensors), the HugGAN DCGAN layout "
+    "gandemo's native format (config.json + model.safetensors; DCGAN or MSG-GAN), the HugGAN DCGAN layout "
     "('model.N.*' keys, e.g. huggan/dcgan-mnist), pytorch/examples DCGAN netG ('main.N.*') and "
     "nateraw/cryptopunks-gan ('network.N.*')"
 )
@@ -159,8 +164,14 @@ def _check_sequence(state: dict[str, torch.Tensor], attribute: str, convs: list[
     return None
 
 
-def build_generator(state: dict[str, torch.Tensor]) -> tuple[SequentialGenerator, Layout]:
-    """Recognise ``state`` and load it strictly into a fresh SequentialGenerator."""
+def build_generator(state: dict[str, torch.Tensor]) -> tuple[nn.Module, Layout]:
+    """Recognise ``state`` and load it strictly into a fresh SequentialGenerator (an MSG-GAN's weights:
+    into an MSGGenerator whose settings their shapes give)."""
+    if looks_like_msg(strip_wrappers(state)):
+        plain = strip_wrappers(state)
+        module = build_msg_generator(msg_settings(plain), "weights file")
+        load_strict(module, plain, MSG_LAYOUT.description)
+        return module, MSG_LAYOUT
     layout, specs = recognise(state)
     state = strip_wrappers(state)
     module = SequentialGenerator(specs)

@@ -41,6 +41,17 @@ from .checkpoint import model_card
 from .health import HealthMessage, HealthMonitor, learning_rates_changed, sample_diversity
 from .latent import latents_for_seeds
 from .models import SUPPORTED_CHANNELS, SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
+from .msg import (
+    ARCH_NAMES,
+    ARCHITECTURES,
+    MSGDiscriminator,
+    MSGGenerator,
+    as_list,
+    augment_scales,
+    cat_images,
+    detach_images,
+    image_pyramid,
+)
 from .runs import TRAINING_DIR, RunFolder, checkpoint_bytes
 
 __all__ = ["TRAINING_DIR", "Rule", "TrainConfig", "TrainEvent", "Trainer", "settings_table"]
@@ -164,6 +175,9 @@ class TrainConfig:
     CLI, the Train tab and ``validate()`` are built from: a new setting is one line here."""
 
     image_size: int = setting(64, "resolution in px", choices=SUPPORTED_SIZES, words="resolution", flags=("--size",))
+    arch: str = setting("dcgan", "architecture: dcgan, or msg (MSG-GAN: G draws every scale from 4x4 up, D judges each "
+                        "at the matching depth; for 64 and 128 px, also allowed at 32)", choices=ARCHITECTURES,
+                        words="architecture")
     channels: int = setting(3, "image channels: 1 grey, 3 RGB, 4 RGBA ('auto': as the images have them)",
                             choices=SUPPORTED_CHANNELS, ui="taken from the uploaded images")
     latent_dim: int = setting(100, "length of the noise vector z", lo=1, hi=4096,
@@ -292,8 +306,10 @@ class Trainer:
         self.amp = amp_dtype is not None
         self.amp_dtype = amp_dtype or torch.float32
         self.channels_last = on_cuda  # on CPUs NCHW measured faster, in float32 and in bfloat16
-        self.G = DCGANGenerator(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
-        self.D = DCGANDiscriminator(config.image_size, config.channels, config.width_d, config.spectral_norm).to(self.device)
+        self.msg = config.arch == "msg"  # MSG-GAN: G's images at every scale go to D (gandemo.gan.msg)
+        G, D = (MSGGenerator, MSGDiscriminator) if self.msg else (DCGANGenerator, DCGANDiscriminator)
+        self.G = G(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
+        self.D = D(config.image_size, config.channels, config.width_d, config.spectral_norm).to(self.device)
         if self.channels_last:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
@@ -340,8 +356,11 @@ class Trainer:
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.policy) if self.policy else x
+    def augment(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        """DiffAugment; an MSG batch (one tensor per scale) gets the same change at every scale."""
+        if not self.policy:
+            return x
+        return augment_scales(x, self.policy) if isinstance(x, list) else diff_augment(x, self.policy)
 
     # ----------------------------------------------------------------- losses
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -363,17 +382,19 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         cfg, bs = self.config, self.config.batch_size
         real = self.real_batch()
+        if self.msg:  # D sees real images at every scale too
+            real = image_pyramid(real)
         z = torch.randn(bs, cfg.latent_dim, device=self.device)
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
         # Phase 1: discriminator (skipped while it already wins by a wide margin)
         with autocast:
-            fake = self.G_train(z)
+            fake = self.G_train(z, all_scales=True) if self.msg else self.G_train(z)
             if cfg.spectral_norm:  # no batch norm in D: one forward over real and fake together
-                logits = self.D_train(self.augment(torch.cat([real, fake.detach()])))
+                logits = self.D_train(self.augment(cat_images(real, detach_images(fake))))
                 real_logits, fake_logits = logits[:bs], logits[bs:]
             else:
-                real_logits, fake_logits = self.D_train(self.augment(real)), self.D_train(self.augment(fake.detach()))
+                real_logits, fake_logits = self.D_train(self.augment(real)), self.D_train(self.augment(detach_images(fake)))
             loss_d, plain_d = self.d_loss(real_logits.float(), fake_logits.float())
         update_d = not (cfg.d_skip_threshold > 0 and self._last_d_loss < cfg.d_skip_threshold)
         if update_d:
@@ -409,10 +430,11 @@ class Trainer:
             "lr_d": self.opt_d.param_groups[0]["lr"],
         }
 
-    def r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
-        x = real.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.D_train(self.augment(x)).sum(), x, create_graph=True)
-        return self.config.r1_gamma / 2 * grad.pow(2).flatten(1).sum(1).mean() * 4
+    def r1_penalty(self, real: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """Lazy R1 on real images; for MSG-GAN over every scale's real input (the squared gradients summed)."""
+        xs = [x.detach().requires_grad_(True) for x in as_list(real)]
+        grads = torch.autograd.grad(self.D_train(self.augment(xs if self.msg else xs[0])).sum(), xs, create_graph=True)
+        return self.config.r1_gamma / 2 * sum(g.pow(2).flatten(1).sum(1) for g in grads).mean() * 4
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -609,11 +631,12 @@ class Trainer:
         cfg = self.config
         settings = json.dumps(asdict(cfg), indent=2)
         return model_card(
-            title=f"{self.out_dir.name} (gandemo DCGAN)",
-            summary=f"A {cfg.image_size}x{cfg.image_size} DCGAN trained with gandemo for {self.step} steps "
+            title=f"{self.out_dir.name} (gandemo {ARCH_NAMES[cfg.arch]})",
+            summary=f"A {cfg.image_size}x{cfg.image_size} {ARCH_NAMES[cfg.arch]} trained with gandemo for {self.step} steps "
                     f"on {self.data.shape[0]} images. {self.data_summary}".strip(),
             config=self.G_ema.config if hasattr(self.G_ema, "config") else {
-                "image_size": cfg.image_size, "channels": cfg.channels, "latent_dim": cfg.latent_dim, "width": cfg.width_g},
+                "image_size": cfg.image_size, "channels": cfg.channels, "latent_dim": cfg.latent_dim, "width": cfg.width_g,
+                "arch": cfg.arch},
             sections={"Training settings": f"```json\n{settings}\n```\n\nD updates skipped: {self.skipped_d}; "
                       f"NaN recoveries: {self.recoveries}. The weights are the EMA of the generator."},
         )

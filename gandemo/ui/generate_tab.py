@@ -34,6 +34,7 @@ from ..i18n import t, translate_message
 from ..images import display_scale, to_pil_list, upscale
 from .common import MODELS, OUTPUT_MAX_AGE_S, default_model, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
+from .scales_view import build_scales_view
 
 # Generate, Interpolate and model loading share a small pool of workers of their own: a class's clicks
 # run two at a time (one per core on a small machine) instead of queueing behind each other, and never
@@ -330,6 +331,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                 tr(gr.Markdown(), value="generate.layers.intro")
                 layers_btn = tr(gr.Button(elem_id="layers-show"), value="generate.layers.show")
                 layers_table = gr.Markdown(elem_id="layers-table")
+            build_scales_view(tr, model, **EXPLORE)  # an MSG-GAN's images at every scale: /scales
 
     grid_state = gr.State(None)
     picked = gr.State(None)
