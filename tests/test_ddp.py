@@ -177,6 +177,90 @@ def test_ctrl_c_stops_every_rank_at_the_same_step(tmp_path: Path, two_ranks: dic
     assert state["step"] == final["step"]
 
 
+def test_a_two_rank_run_resumes_the_way_the_train_tab_does(two_ranks: dict[str, Any], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Train tab lists resumable runs (list_runs) and resumes one through prepare_trainer, in-process."""
+    from gandemo.gan.train import TrainConfig
+    from gandemo.training import list_runs, prepare_trainer
+
+    monkeypatch.setenv("GANDEMO_RUNS_DIR", str(tmp_path))
+    run = tmp_path / "from-torchrun"
+    shutil.copytree(two_ranks["out"], run)
+    assert list_runs() == [run]
+    trainer, _ = prepare_trainer([two_ranks["data"]], TrainConfig(steps=8), resume=run, device="cpu")
+    assert trainer.step == 6 and trainer.config.batch_size == BATCH
+    events = list(trainer.train())
+    assert events[-1].kind == "done" and trainer.step == 8
+    assert json.loads((run / "training" / "state.json").read_text())["step"] == 8
+
+
+HELPERS = """
+import json, sys, torch
+from torch import nn
+from gandemo.gan import distributed
+from gandemo.gan.models import DCGANDiscriminator
+from gandemo.gan.train import TrainConfig, Trainer
+
+d = distributed.init("cpu")
+assert d.active and d.world_size == 2 and d.backend == "gloo" and d.device == torch.device("cpu")
+rank = d.rank
+out = {"rank": rank}
+out["main_json"] = d.main_json({"from": rank, "text": "Việt"} if d.is_main else None)
+out["main_json_empty"] = d.main_json([] if d.is_main else [{"factor": 0.5}])
+out["any"] = [d.any(rank == 1), d.any(False)]
+out["main_decides"] = [d.main_decides(rank == 1), d.main_decides(rank == 0)]
+out["mean"] = d.mean([torch.tensor(float(rank)), 4.0 * rank])
+bn, disc = nn.BatchNorm2d(2), DCGANDiscriminator(32, 3, 4, spectral_norm=True)
+bn.running_mean.fill_(rank + 1.0)
+bn.num_batches_tracked.fill_(10 + rank)
+for name, buf in disc.named_buffers():
+    buf.fill_(rank + 2.0)
+d.sync_buffers(bn, disc)
+out["bn_mean"] = bn.running_mean.tolist()
+out["bn_count"] = int(bn.num_batches_tracked)
+out["sn_buffers"] = sorted({float(v) for b in disc.buffers() for v in b.flatten().tolist()})
+data = (torch.rand(16, 3, 32, 32) * 255).to(torch.uint8)
+trainer = Trainer(data, TrainConfig(image_size=32, width_g=4, width_d=4, batch_size=2, steps=3, preview_every=0,
+                                    checkpoint_every=0, checkpoint_minutes=0), sys.argv[1], device="cpu")
+out["noise"] = torch.randn(3).tolist()  # each rank its own z stream
+if d.is_main:  # the Train tab's button lives in rank 0's process only
+    trainer.lower_learning_rates(0.5)
+else:  # a request on another rank is not a decision: rank 0's are
+    trainer.lower_learning_rates(0.1)
+out["kinds"] = [e.kind for e in trainer.train()]
+out["lr"] = list(trainer.learning_rates)
+out["lr_changes"] = trainer.lr_changes
+print("HELPERS " + json.dumps(out), flush=True)
+distributed.teardown()
+"""
+
+
+def test_distributed_helpers_on_two_gloo_ranks(tmp_path: Path, two_ranks: dict[str, Any]) -> None:
+    """The collective helpers, and a learning-rate request made on rank 0 only, applied on both ranks."""
+    script = tmp_path / "helpers.py"
+    script.write_text(HELPERS)
+    env = {**two_ranks["env"], "OMP_NUM_THREADS": "1"}
+    env.pop(distributed.CHECK_ENV, None)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script), str(tmp_path / "run")], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, shown(proc)
+    outs = sorted((json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
+                   if line.startswith("HELPERS ")), key=lambda o: o["rank"])
+    assert [o["rank"] for o in outs] == [0, 1], shown(proc)
+    for o in outs:
+        assert o["main_json"] == {"from": 0, "text": "Việt"} and o["main_json_empty"] == []
+        assert o["any"] == [True, False] and o["main_decides"] == [False, True]
+        assert o["mean"] == [0.5, 2.0]
+        assert o["bn_mean"] == [1.5, 1.5] and o["bn_count"] == 10  # statistics averaged, the counter rank 0's
+        assert o["sn_buffers"] == [2.0]  # spectral norm's vectors: rank 0's
+        assert o["kinds"][:2] == ["start", "lr"] and o["kinds"][-1] == "done"
+        assert o["lr"] == pytest.approx([1e-4, 1e-4])  # rank 0's x0.5, on both; rank 1's own x0.1 ignored
+        assert [c["factor"] for c in o["lr_changes"]] == [0.5]
+    assert outs[0]["noise"] != outs[1]["noise"]
+    assert (tmp_path / "run" / "model.safetensors").is_file()  # rank 0 saved at the end
+
+
 # ------------------------------------------------------------------------------ without torchrun
 
 

@@ -97,6 +97,16 @@ class Dist:
         # NCCL moves only CUDA tensors; Gloo only CPU ones
         return torch.as_tensor(values, dtype=dtype).to(self.device or "cpu")
 
+    def _sum(self, t: torch.Tensor) -> torch.Tensor:
+        """The sum of ``t`` over the ranks, added up in rank order on every rank: the same bits everywhere
+        by construction (the decisions taken from it must not differ in the last bit)."""
+        parts = [torch.empty_like(t) for _ in range(self.world_size)]
+        dist.all_gather(parts, t)
+        total = parts[0].clone()
+        for part in parts[1:]:
+            total += part
+        return total
+
     # ----------------------------------------------------------------- networks
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` in DistributedDataParallel (gradients averaged over the ranks), or itself when alone.
@@ -113,7 +123,7 @@ class Dist:
     @torch.no_grad()
     def sync_buffers(self, *modules: nn.Module) -> None:
         """BatchNorm's running statistics averaged over the ranks, every other buffer taken from rank 0,
-        in one all-reduce (float64 holds float32 values and counters exactly)."""
+        in one all-gather (float64 holds float32 values and counters exactly)."""
         if not self.active:
             return
         averaged: list[torch.Tensor] = []
@@ -132,7 +142,7 @@ class Dist:
         n_avg = sum(b.numel() for b in averaged)
         if not self.is_main:
             flat[n_avg:] = 0  # x + 0 + 0 ... is x exactly: rank 0's value
-        dist.all_reduce(flat)
+        flat = self._sum(flat)
         flat[:n_avg] /= self.world_size
         offset = 0
         for b in bufs:
@@ -154,8 +164,7 @@ class Dist:
             return [float(v) for v in values]
         t = torch.stack([torch.as_tensor(v).detach().to(self.device or "cpu", torch.float64).reshape(())
                          for v in values])
-        dist.all_reduce(t)
-        return (t / self.world_size).tolist()
+        return (self._sum(t) / self.world_size).tolist()
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any rank."""
