@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("gandemo").info("access mode: %s (%s); uploads up to %s", mode,
                                       "server paths can be loaded" if mode == "local" else "visitors reach only their own runs",
                                       format_size(max_upload))
+    # Gradio summarises its event log with pandas after every event (GRADIO_ANALYTICS_CACHE_FREQUENCY=1) for a
+    # monitoring page this app doesn't enable: 13-40 ms of CPU per call, most of a /generate call's own cost
+    # (benchmarks/classroom_load.py). Summarise rarely instead; the queue reads these when the app is built.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     demo = build_app()
     # A class on one link: 30 pages load at once (each queues a few events) and each playing Lab holds a
     # worker thread between its frames, so the queue and the thread pool are sized for that.

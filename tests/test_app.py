@@ -32,7 +32,10 @@ BUNDLED = "fashion-mnist"
 LINEAR = "A → B"
 LOOP = "Loop A → B → A"
 WALK = "Latent walk (A, B and random seeds, looping)"
-GRID_DISPLAY_WIDTH = 768  # the Generate tab upscales the grid by the largest integer factor that fits
+# The Generate tab shows the grid upscaled by the largest integer factor that fits 512 px; the upscaled file
+# to keep (/grid_files) fits 768 px.
+GRID_DISPLAY_WIDTH = 512
+GRID_DOWNLOAD_WIDTH = 768
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -52,18 +55,22 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 def generate(client: Client, model: str = BUNDLED, seed: int = 0, num: int = 16, truncation: float = 0) -> dict[str, Any]:
-    shown, downloads, info = client.predict(model=model, seed=seed, num=num, truncation=truncation, api_name="/generate")
+    """/generate (the grid for the screen) and /grid_files (the files to keep) for the same arguments."""
+    args = {"model": model, "seed": seed, "num": num, "truncation": truncation}
+    shown, info = client.predict(**args, api_name="/generate")
+    downloads = client.predict(**args, api_name="/grid_files")
     assert len(downloads) == 2, f"expected a native and an upscaled PNG, got {downloads}"
     native, big = (load(p) for p in downloads)
-    return {"shown": load(shown), "native": native, "big": big, "info": info, "paths": downloads}
+    return {"shown": load(shown), "native": native, "big": big, "info": info, "paths": downloads, "shown_path": shown}
 
 
 def interpolate(client: Client, model: str = BUNDLED, seed_a: int = 0, seed_b: int = 1, frames: int = 8,
                 method: str = "slerp", mode: str = LINEAR, fps: float = 10, truncation: float = 0) -> dict[str, Any]:
-    strip, animation, downloads = client.predict(
-        model=model, seed_a=seed_a, seed_b=seed_b, frames=frames, method=method, mode=mode, fps=fps,
-        truncation=truncation, api_name="/interpolate",
-    )
+    """/interpolate (strip and GIF for the screen) and /interpolation_files (GIF, WebP, native strip)."""
+    args = {"model": model, "seed_a": seed_a, "seed_b": seed_b, "frames": frames, "method": method, "mode": mode,
+            "fps": fps, "truncation": truncation}
+    strip, animation = client.predict(**args, api_name="/interpolate")
+    downloads = client.predict(**args, api_name="/interpolation_files")
     by_suffix = {Path(p).suffix: p for p in downloads}
     assert sorted(by_suffix) == [".gif", ".png", ".webp"], f"expected GIF, WebP and a PNG strip, got {downloads}"
     return {"strip": load(strip), "animation": Image.open(animation), "gif": Image.open(by_suffix[".gif"]),
@@ -108,29 +115,33 @@ def test_named_endpoints_and_their_parameters(client: Client) -> None:
     params = {name: [p["parameter_name"] for p in endpoints[name]["parameters"]] for name in endpoints}
     assert params["/generate"] == ["model", "seed", "num", "truncation"]
     assert params["/interpolate"] == ["model", "seed_a", "seed_b", "frames", "method", "mode", "fps", "truncation"]
+    assert params["/grid_files"] == params["/generate"]
+    assert params["/interpolation_files"] == params["/interpolate"]
     assert params["/load_model"] == ["source"]
     assert not any("lambda" in name or "pick" in name for name in endpoints), "UI-only events leaked into the API"
 
 
 @pytest.mark.parametrize(
-    ("num", "native_size", "factor"),
+    ("num", "native_size", "factor", "big_factor"),
     [
-        (16, (128, 128), 6),  # 4 x 4 cells of 32 px
-        (10, (128, 96), 6),  # 4 columns, 3 rows, two empty cells
-        (64, (256, 256), 3),  # 8 x 8
-        (5, (160, 32), 4),  # up to 8 images sit in one row
+        (16, (128, 128), 4, 6),  # 4 x 4 cells of 32 px
+        (10, (128, 96), 4, 6),  # 4 columns, 3 rows, two empty cells
+        (64, (256, 256), 2, 3),  # 8 x 8
+        (5, (160, 32), 3, 4),  # up to 8 images sit in one row
     ],
 )
-def test_generate_grid_sizes_and_downloads(client: Client, num: int, native_size: tuple[int, int], factor: int) -> None:
+def test_generate_grid_sizes_and_downloads(client: Client, num: int, native_size: tuple[int, int], factor: int,
+                                           big_factor: int) -> None:
     result = generate(client, seed=3, num=num)
     native, shown, big = result["native"], result["shown"], result["big"]
     assert native.format == "PNG" and big.format == "PNG"
     assert native.size == native_size
     assert assert_is_upscale(shown, native) == factor
     assert shown.width <= GRID_DISPLAY_WIDTH < shown.width + native.width, "not the largest factor that fits"
-    assert np.array_equal(pixels(big), pixels(shown)), "the upscaled download differs from the shown grid"
+    assert assert_is_upscale(big, native) == big_factor
+    assert big.width <= GRID_DOWNLOAD_WIDTH < big.width + native.width
     assert Path(result["paths"][0]).name.endswith(f"seed3_n{num}.png")
-    assert f"_x{factor}.png" in Path(result["paths"][1]).name
+    assert f"_x{big_factor}.png" in Path(result["paths"][1]).name
     assert "Fashion" in result["info"] and "32×32" in result["info"]
 
 

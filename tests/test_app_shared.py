@@ -66,6 +66,10 @@ def test_server_paths_are_refused_without_listing(source: str, mallory: Client, 
     assert "more" not in message and "passwd" not in message.replace(source, "") and "root:" not in message, message
     with pytest.raises(AppError):
         mallory.predict(source, 0, 4, 0, api_name="/generate")
+    with pytest.raises(AppError):
+        mallory.predict(source, 0, 4, 0, api_name="/grid_files")
+    with pytest.raises(AppError):
+        mallory.predict(source, 0, 1, 2, "slerp", "A → B", 12, 0, api_name="/interpolation_files")
     shared_app.assert_alive()
     assert shared_app.unexpected_errors() == [], shared_app.log_tail()
 
@@ -89,8 +93,8 @@ def test_the_owner_samples_resumes_and_a_stranger_cannot_take_over(
     handle, info = alices_run["run_dir"], alices_run["job_info"]
     _, description = alice.predict(handle, api_name="/load_model")
     assert "32" in description and str(shared_app.workdir) not in description, description
-    shown, downloads, _ = alice.predict(handle, 0, 4, 0, api_name="/generate")
-    assert len(downloads) == 2
+    shown, _ = alice.predict(handle, 0, 4, 0, api_name="/generate")
+    assert len(alice.predict(handle, 0, 4, 0, api_name="/grid_files")) == 2
     real = shared_app.workdir / "runs" / handle.removeprefix("run:")
     with pytest.raises(AppError, match="not available on a shared server"):
         mallory.predict(str(real), 0, 4, 0, api_name="/generate")
@@ -118,7 +122,8 @@ def test_the_owner_samples_resumes_and_a_stranger_cannot_take_over(
 
 
 def test_output_files_have_unguessable_names(alice: Client, shared_app: AppProcess) -> None:
-    _, downloads, _ = alice.predict("fashion-mnist", 3, 4, 0, api_name="/generate")
+    alice.predict("fashion-mnist", 3, 4, 0, api_name="/generate")
+    alice.predict("fashion-mnist", 3, 4, 0, api_name="/grid_files")
     folders = [p for p in (shared_app.workdir / "outputs").iterdir() if p.name.startswith("samples-")]
     assert folders and all(len(p.name.split("-")[-1]) == 32 for p in folders), [p.name for p in folders]
 
@@ -159,8 +164,8 @@ def test_uploaded_weights_load_by_their_key(alice: Client, mallory: Client, tmp_
     assert "32" in description, description
     key = picker if isinstance(picker, str) else picker.get("value")
     assert isinstance(key, str) and key.startswith("upload:"), picker
-    _, downloads, _ = alice.predict(key, 0, 4, 0, api_name="/generate")
-    assert len(downloads) == 2
+    shown, _ = alice.predict(key, 0, 4, 0, api_name="/generate")
+    assert Path(shown).is_file() and len(alice.predict(key, 0, 4, 0, api_name="/grid_files")) == 2
     with pytest.raises(AppError, match="upload it again"):
         mallory.predict("upload:" + "0" * 32 + "/model.safetensors", api_name="/load_model")
     shared_app.assert_alive()

@@ -124,8 +124,9 @@ def test_train_stream_stop_and_sample_the_result(train_app: AppProcess, client: 
     # the checkpoint samples through the Generate endpoints
     _, description = client.predict(str(run_dir), api_name="/load_model")
     assert "32" in description, description
-    shown, downloads, _ = client.predict(model=str(run_dir), seed=0, num=4, truncation=0, api_name="/generate")
-    assert len(downloads) == 2
+    shown, _ = client.predict(model=str(run_dir), seed=0, num=4, truncation=0, api_name="/generate")
+    downloads = client.predict(model=str(run_dir), seed=0, num=4, truncation=0, api_name="/grid_files")
+    assert len(downloads) == 2 and Path(shown).is_file()
     with Image.open(downloads[0]) as native:
         assert native.width % 32 == 0 and native.height % 32 == 0 and native.width >= 64, native.size
         assert any(lo != hi for lo, hi in native.convert("RGB").getextrema()), "the generated grid is blank"

@@ -69,7 +69,12 @@ def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors:
         page.get_by_label("Seed", exact=True).fill("100")
         page.locator("#generate-btn").click()
         grid = image_loaded(page, "#sample-grid")
-        assert grid["width"] == 768 and grid["height"] == 768, grid  # 4 x 4 cells of 32 px, upscaled 6x
+        assert grid["width"] == 512 and grid["height"] == 512, grid  # 4 x 4 cells of 32 px, upscaled 4x
+
+    with step("the files to keep are made when asked for: native and upscaled PNG"):
+        page.locator("#grid-files-btn").click()
+        expect_text(page, "#grid-files", r"seed100_n16\s*\.png")
+        expect_text(page, "#grid-files", r"seed100_n16_x6\s*\.png")
 
     with step("click the cell in row 2, column 3"):
         img = page.locator("#sample-grid img").first
@@ -90,7 +95,8 @@ def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors:
         animation = image_loaded(page, "#animation")
         assert strip["width"] > strip["height"] > 0, strip
         assert animation["src"].endswith(".gif") and "106-1" in animation["src"], animation
-        expect_text(page, "body", r"_106-1_slerp_24f\s*\.webp")  # in the downloads list
+        page.locator("#anim-files-btn").click()
+        expect_text(page, "#anim-files", r"_106-1_slerp_24f\s*\.webp")  # GIF, WebP and the native strip
 
     with step("no JavaScript errors"):
         assert js_errors == []
@@ -117,8 +123,8 @@ def test_load_a_hub_model_and_see_errors(page: Page, step: Step, js_errors: list
         page.locator("#generate-btn").click()
         page.wait_for_function(
             "() => { const i = document.querySelector('#sample-grid img');"
-            " return i && i.complete && i.naturalWidth === 768 && i.naturalHeight === 768; }"
-        )  # 4 x 4 cells of 24 px, upscaled 8x
+            " return i && i.complete && i.naturalWidth === 480 && i.naturalHeight === 480; }"
+        )  # 4 x 4 cells of 24 px, upscaled 5x (the largest factor that fits 512 px)
 
     with step("a malformed repo id shows an error toast, the model stays"):
         page.get_by_label("Hub repo id or local path").fill("not a repo id!!")

@@ -126,6 +126,24 @@ def test_generate(client: Client, kwargs: dict[str, Any], expected: str | None) 
 
 
 @pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"model": None}, "No model given"), ({"seed": 1.5}, "whole number"), ({"num": 65}, None),
+    ({"model": "/root"}, None),
+])
+def test_grid_files(client: Client, kwargs: dict[str, Any], expected: str | None) -> None:
+    args = {"model": "fashion-mnist", "seed": 0, "num": 4, "truncation": 0, **kwargs}
+    refused(client, "/grid_files", expected, **args)
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"fps": 0}, None), ({"frames": 2.5}, "whole number"), ({"mode": "bogus"}, None),
+])
+def test_interpolation_files(client: Client, kwargs: dict[str, Any], expected: str | None) -> None:
+    args = {"model": "fashion-mnist", "seed_a": 0, "seed_b": 1, "frames": 4, "method": "slerp", "mode": "A → B",
+            "fps": 12, "truncation": 0, **kwargs}
+    refused(client, "/interpolation_files", expected, **args)
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
     ({"frames": 1}, None), ({"frames": 1000}, None), ({"frames": 2.5}, "whole number"),
     ({"method": "cubic"}, None), ({"mode": "bogus"}, None), ({"fps": 0}, None), ({"seed_a": -5}, None),
     ({"truncation": -2}, None), ({"model": ""}, "No model given"),

@@ -119,40 +119,77 @@ class ResultCache:
 RESULTS = ResultCache()
 
 
-@gpu
-@human_errors
-def generate(model: str, seed: float, num: float, truncation: float) -> tuple[str, list[str], str, dict[str, Any]]:
-    """Seeded sample grid: the upscaled grid, downloads (native and upscaled PNG), model info and
-    the state needed to map a click on the grid to a seed."""
+# What a class costs the server (benchmarks/classroom_load.py): every file an answer names is copied into
+# Gradio's cache and then downloaded, each through the whole HTTP stack. So /generate and /interpolate
+# answer with the pictures a person looks at, one file each, drawn no bigger than needed; the files to
+# keep (native and large PNG, GIF, WebP, frame strip) are written when someone asks for them.
+GRID_DISPLAY_PX = 512
+STRIP_DISPLAY_PX = 1024
+GRID_DOWNLOAD_PX = 768
+
+
+def _grid(model: str, seed: float, num: float, truncation: float) -> tuple[Generator, Any, tuple[Any, ...]]:
+    """The generator, the seeded grid (from the result cache when someone asked the same) and its key."""
     gen = MODELS.get(model)
     whole_number(num, t("generate.images"))
     key = ("grid", model, id(gen), check_seed(seed, t("generate.seed")), num, truncation)
-    cached = RESULTS.get(key)
-    if cached is not None:
-        big_path, downloads, state = cached
-        return big_path, downloads, model_info(gen), state
-    result = sample_grid(gen, seed, num, truncation or None)  # type: ignore[arg-type]  # it validates (None too)
-    scale = display_scale(result.grid.width, target=768)
-    shown = upscale(result.grid, scale)
-    out = output_dir("samples")
-    stem = f"{_slug(model)}_seed{result.seeds[0]}_n{len(result.seeds)}"
-    native_path, big_path = out / f"{stem}.png", out / f"{stem}_x{scale}.png"
-    result.grid.save(native_path)
-    # compress_level=1: nearest-neighbour upscales compress well anyway, and level 6 costs ~4x the time
-    shown.save(big_path, compress_level=1)
-    state = {"seeds": result.seeds, "columns": result.columns, "cell": gen.image_size * scale}
-    downloads = [str(native_path), str(big_path)]
-    RESULTS.put(key, (str(big_path), downloads, state), downloads)
-    # the path, not the PIL image: Gradio would encode the same PNG a second time
-    return str(big_path), downloads, model_info(gen), state
+    result = RESULTS.get(key)
+    if result is None:
+        result = sample_grid(gen, seed, num, truncation or None)  # type: ignore[arg-type]  # it validates (None too)
+        RESULTS.put(key, result, [])
+    return gen, result, key
 
 
 @gpu
 @human_errors
-def interpolate(
-    model: str, seed_a: float, seed_b: float, frames: float, method: str, mode: str, fps: float, truncation: float
-) -> tuple[str, str, list[str]]:
-    """Frames between two seeds: a strip of all frames, an animated GIF and the same as WebP/PNG."""
+def generate(model: str, seed: float, num: float, truncation: float) -> tuple[str, str, dict[str, Any]]:
+    """Seeded sample grid: the grid upscaled for the screen, model info, and the state that maps a click
+    on the grid to a seed and makes the downloads of this very grid."""
+    gen, result, key = _grid(model, seed, num, truncation)
+    shown = RESULTS.get(("shown", *key))
+    scale = display_scale(result.grid.width, target=GRID_DISPLAY_PX)
+    if shown is None:
+        out = output_dir("samples")
+        shown = str(out / f"{_slug(model)}_seed{result.seeds[0]}_n{len(result.seeds)}_x{scale}.png")
+        # compress_level=1: nearest-neighbour upscales compress well anyway, and level 6 costs ~4x the time
+        upscale(result.grid, scale).save(shown, compress_level=1)
+        RESULTS.put(("shown", *key), shown, [shown])
+    state = {"seeds": result.seeds, "columns": result.columns, "cell": gen.image_size * scale,
+             "request": [model, seed, num, truncation]}
+    return shown, model_info(gen), state
+
+
+@gpu
+@human_errors
+def grid_files(model: str, seed: float, num: float, truncation: float) -> list[str]:
+    """The files of a seeded grid to keep: the native PNG (one pixel per pixel) and a large upscaled copy."""
+    return _grid_files(model, seed, num, truncation)
+
+
+@gpu
+@human_errors
+def grid_files_shown(state: dict[str, Any] | None) -> list[str]:
+    """The Downloads button: the files of the grid on the screen (not of whatever the boxes say now)."""
+    if not isinstance(state, dict) or "request" not in state:
+        raise InvalidInputError(t("generate.files.first"))
+    return _grid_files(*state["request"])
+
+
+def _grid_files(model: str, seed: float, num: float, truncation: float) -> list[str]:
+    gen, result, key = _grid(model, seed, num, truncation)
+    files = RESULTS.get(("files", *key))
+    if files is None:
+        out = output_dir("samples")
+        scale = display_scale(result.grid.width, target=GRID_DOWNLOAD_PX)
+        stem = f"{_slug(model)}_seed{result.seeds[0]}_n{len(result.seeds)}"
+        files = [png_file(result.grid, out / f"{stem}.png"), str(out / f"{stem}_x{scale}.png")]
+        upscale(result.grid, scale).save(files[1], compress_level=1)
+        RESULTS.put(("files", *key), files, files)
+    return files
+
+
+def _interpolation(model: str, seed_a: float, seed_b: float, frames: float, method: str, mode: str, fps: float,
+                   truncation: float) -> tuple[Generator, list[Any], list[int], tuple[Any, ...]]:
     gen = MODELS.get(model)
     if mode not in MODES:
         raise InvalidInputError(f"Mode must be one of: {', '.join(MODES)}.")
@@ -160,27 +197,68 @@ def interpolate(
     whole_number(frames, t("generate.frames"))
     if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps):
         raise InvalidInputError(t("generate.error.fps", value=fps))
-    key = ("interpolation", model, id(gen), tuple(seeds), frames, method, mode, fps, truncation)
-    cached = RESULTS.get(key)
-    if cached is not None:
-        return cached
-    loop = mode != MODES[0]
+    key = ("interpolation", model, id(gen), tuple(seeds), frames, method, mode, truncation)
+    images = RESULTS.get(key)
     if mode == MODES[2]:
         rng = random.Random(seeds[0] * 1_000_003 + seeds[1])
         seeds += [rng.randrange(0, 2**31) for _ in range(2)]
-    images = interpolation_frames(gen, seeds, frames, method, loop, truncation or None)  # type: ignore[arg-type]
-    scale = display_scale(gen.image_size, target=256)
-    out = output_dir("interpolation")
-    stem = f"{_slug(model)}_{seeds[0]}-{seeds[1]}_{method}_{len(images)}f"
-    gif = write_animation(images, out / f"{stem}.gif", fps=fps, scale=scale)
-    webp = write_animation(images, out / f"{stem}.webp", fps=fps, scale=scale)
-    strip = frame_strip(images)
-    strip_path = out / f"{stem}_strip.png"
-    strip.save(strip_path)
-    shown = png_file(upscale(strip, display_scale(strip.width, target=1024)), out / f"{stem}_strip_display.png")
-    result = (shown, str(gif), [str(gif), str(webp), str(strip_path)])
-    RESULTS.put(key, result, [shown, *result[2]])
-    return result
+    if images is None:
+        images = interpolation_frames(gen, seeds, frames, method, mode != MODES[0], truncation or None)  # type: ignore[arg-type]
+        RESULTS.put(key, images, [])
+    return gen, images, seeds, key
+
+
+@gpu
+@human_errors
+def interpolate(
+    model: str, seed_a: float, seed_b: float, frames: float, method: str, mode: str, fps: float, truncation: float
+) -> tuple[str, str, dict[str, Any]]:
+    """Frames between two seeds: a strip of all frames and the animated GIF, both for the screen."""
+    args = [model, seed_a, seed_b, frames, method, mode, fps, truncation]
+    gen, images, seeds, key = _interpolation(*args)
+    shown = RESULTS.get(("shown", *key, fps))
+    if shown is None:
+        out = output_dir("interpolation")
+        stem = f"{_slug(model)}_{seeds[0]}-{seeds[1]}_{method}_{len(images)}f"
+        strip = frame_strip(images)
+        gif = write_animation(images, out / f"{stem}.gif", fps=fps, scale=display_scale(gen.image_size, target=256))
+        shown = (png_file(upscale(strip, display_scale(strip.width, target=STRIP_DISPLAY_PX)),
+                          out / f"{stem}_strip_display.png"), str(gif))
+        RESULTS.put(("shown", *key, fps), shown, list(shown))
+    return shown[0], shown[1], {"request": args}
+
+
+@gpu
+@human_errors
+def interpolation_files(
+    model: str, seed_a: float, seed_b: float, frames: float, method: str, mode: str, fps: float, truncation: float
+) -> list[str]:
+    """The files of an interpolation to keep: animated GIF, animated WebP and the native frame strip."""
+    return _interpolation_files([model, seed_a, seed_b, frames, method, mode, fps, truncation])
+
+
+@gpu
+@human_errors
+def interpolation_files_shown(state: dict[str, Any] | None) -> list[str]:
+    """The Downloads button of the Interpolate tab: the files of the animation on the screen."""
+    if not isinstance(state, dict) or "request" not in state:
+        raise InvalidInputError(t("generate.files.first_animation"))
+    return _interpolation_files(state["request"])
+
+
+def _interpolation_files(args: list[Any]) -> list[str]:
+    gen, images, seeds, key = _interpolation(*args)
+    fps = args[6]
+    files = RESULTS.get(("files", *key, fps))
+    if files is None:
+        out = output_dir("interpolation")
+        stem = f"{_slug(args[0])}_{seeds[0]}-{seeds[1]}_{args[4]}_{len(images)}f"
+        scale = display_scale(gen.image_size, target=256)
+        files = [str(write_animation(images, out / f"{stem}.gif", fps=fps, scale=scale)),
+                 str(write_animation(images, out / f"{stem}.webp", fps=fps, scale=scale)),
+                 png_file(frame_strip(images), out / f"{stem}_strip.png")]
+        RESULTS.put(("files", *key, fps), files, files)
+    return files
 
 
 STEERED = 5  # latent dimensions a person steers with sliders at once
@@ -293,7 +371,10 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                 with gr.Row():
                     use_a = tr(gr.Button(size="sm"), value="generate.use_a")
                     use_b = tr(gr.Button(size="sm"), value="generate.use_b")
-                downloads = tr(gr.File(file_count="multiple", interactive=False), label="generate.downloads")
+                with gr.Row():
+                    files_btn = tr(gr.Button(size="sm", elem_id="grid-files-btn"), value="generate.files.button")
+                    downloads = tr(gr.File(file_count="multiple", interactive=False, elem_id="grid-files", scale=3),
+                                   label="generate.downloads")
             with tr(gr.Tab("Interpolate"), label="generate.interpolate_tab"):
                 with gr.Row():
                     seed_a = tr(gr.Number(value=0, precision=None, step=1, minimum=0), label="generate.seed_a")
@@ -309,7 +390,10 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                                     elem_classes=["pixelated"]), label="generate.strip")
                 animation = tr(gr.Image(type="filepath", interactive=False, elem_id="animation", elem_classes=["pixelated"]),
                                label="generate.animation")
-                anim_files = tr(gr.File(file_count="multiple", interactive=False), label="generate.anim_downloads")
+                with gr.Row():
+                    anim_files_btn = tr(gr.Button(size="sm", elem_id="anim-files-btn"), value="generate.files.button")
+                    anim_files = tr(gr.File(file_count="multiple", interactive=False, elem_id="anim-files", scale=3),
+                                    label="generate.anim_downloads")
             with tr(gr.Tab("Latent vector"), label="generate.latent_tab"):
                 tr(gr.Markdown(), value="generate.latent.intro")
                 with gr.Row():
@@ -334,6 +418,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
             build_scales_view(tr, model, **EXPLORE)  # an MSG-GAN's images at every scale: /scales
 
     grid_state = gr.State(None)
+    interp_state = gr.State(None)
     picked = gr.State(None)
 
     load_btn.click(load_model, source, [model, info], api_name="load_model", **EXPLORE)
@@ -341,15 +426,23 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
     upload.upload(load_upload, upload, [model, info], api_name="load_upload", **EXPLORE)
     model.change(load_model, model, [model, info], api_visibility="private", **EXPLORE)
     dice.click(lambda: random.randrange(0, 2**31), None, seed, api_visibility="private", queue=False)
-    gen_btn.click(generate, [model, seed, num, truncation], [grid, downloads, info, grid_state], api_name="generate",
-                  show_progress_on=[grid], **EXPLORE)  # one spinner (or one "Error" badge), not one per output
+    gen_btn.click(generate, [model, seed, num, truncation], [grid, info, grid_state], api_name="generate",
+                  show_progress_on=[grid], **EXPLORE).then(  # one spinner (or one "Error" badge), not one per output
+        lambda: None, None, downloads, api_visibility="private", queue=False)  # old downloads belong to the old grid
+    files_btn.click(grid_files_shown, grid_state, downloads, api_visibility="private", **EXPLORE)
+    # the same files by arguments, for gradio_client (an invisible trigger: the page's button uses the grid shown)
+    gr.Button(visible=False).click(grid_files, [model, seed, num, truncation], downloads, api_name="grid_files",
+                                   **EXPLORE)
     grid.select(pick_cell, grid_state, [picked, picked_text], api_visibility="private", queue=False)
     use_a.click(lambda p, cur: cur if p is None else p, [picked, seed_a], seed_a, api_visibility="private", queue=False)
     use_b.click(lambda p, cur: cur if p is None else p, [picked, seed_b], seed_b, api_visibility="private", queue=False)
     interp_btn.click(
-        interpolate, [model, seed_a, seed_b, frames, method, mode, fps, truncation], [strip, animation, anim_files],
+        interpolate, [model, seed_a, seed_b, frames, method, mode, fps, truncation], [strip, animation, interp_state],
         api_name="interpolate", show_progress_on=[strip], **EXPLORE,
-    )
+    ).then(lambda: None, None, anim_files, api_visibility="private", queue=False)
+    anim_files_btn.click(interpolation_files_shown, interp_state, anim_files, api_visibility="private", **EXPLORE)
+    gr.Button(visible=False).click(interpolation_files, [model, seed_a, seed_b, frames, method, mode, fps, truncation],
+                                   anim_files, api_name="interpolation_files", **EXPLORE)
     latent_out = [latent_image, latent_bars, latent_note]
     latent_btn.click(latent_reset, [model, latent_seed, first_dim], [*steer, *latent_out], api_name="latent_vector",
                      show_progress_on=[latent_image], **EXPLORE)
