@@ -430,7 +430,7 @@ def style_row(precision: str) -> Callable[[Context, Row], None]:
         row.result = f"{per_step:.3f} s/step ({size} px, L-BFGS)"
         base = ctx.rates.get("style float32")
         if precision != "float32" and base:
-            row.baseline, row.ratio = f"fp32 {base:.3f} s/step", f"{base / per_step:.2f}x faster"
+            row.baseline, row.ratio = f"fp32 {base:.3f} s/step", f"{base / per_step:.2f}x fp32's speed"
             row.numbers["final_loss_vs_fp32"] = last.total_loss / ctx.rates["style loss float32"]
             row.checks.append(f"final loss {row.numbers['final_loss_vs_fp32']:.2f}x fp32's")
         row.numbers.update(seconds_per_step=per_step, steps=timed[-1], first_loss=first.total_loss,
@@ -512,6 +512,25 @@ def distributed_trainer_exists() -> bool:
                for p in (REPO / "gandemo").rglob("*.py"))
 
 
+def torchrun_train(ctx: Context, n: int, steps: int, out: Path, check_file: Path | None = None) -> float:
+    """``torchrun --standalone --nproc_per_node=n -m gandemo train`` on the 64 px PNGs; its wall seconds."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m", "gandemo",
+           "train", str(ctx.pngs(64) / "images"), "--out", str(out), "--size", "64", "--steps", str(steps),
+           "--batch-size", str(BATCH), "--preview-every", "0", "--checkpoint-every", "0"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    if check_file is not None:
+        env["GANDEMO_DDP_CHECK"] = str(check_file)
+    t0 = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
+    wall = time.monotonic() - t0
+    last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [""]
+    check(done.returncode == 0, f"torchrun with {n} process(es) exited {done.returncode}: {last[0][:200]}")
+    sample = load_generator(str(out), device=ctx.device).sample([0, 1])
+    check(torch.isfinite(sample).all() and tuple(sample.shape) == (2, 3, 64, 64), f"{out.name}'s checkpoint samples badly")
+    return wall
+
+
 def ddp_row(ctx: Context, row: Row) -> None:
     if not ctx.cuda:
         return skip(row, "--device cpu (the CPU suite's Gloo test covers DDP)")
@@ -521,26 +540,23 @@ def ddp_row(ctx: Context, row: Row) -> None:
     if not distributed_trainer_exists():
         return skip(row, f"{gpus} GPUs, but this checkout's trainer has no torch.distributed (issue 10 §5 not merged)",
                     "not built")
-    folder = ctx.pngs(64) / "images"
     steps = ctx.args.ddp_steps
-    walls = {}
-    for n in (1, gpus):
-        out = ctx.work / f"ddp{n}"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m", "gandemo",
-               "train", str(folder), "--out", str(out), "--size", "64", "--steps", str(steps)]
-        env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-        t0 = time.monotonic()
-        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
-        walls[n] = time.monotonic() - t0
-        check(done.returncode == 0, f"torchrun with {n} process(es) exited {done.returncode}: "
-                                    f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
-        sample = load_generator(str(out), device=ctx.device).sample([0, 1])
-        check(torch.isfinite(sample).all() and tuple(sample.shape) == (2, 3, 64, 64), "the DDP checkpoint samples badly")
     row.precision = f"{precision_name(mixed_precision_for(ctx.device))} (policy)"
-    row.passed(f"NCCL, {gpus} ranks; checkpoint loads")
-    row.result = f"{steps} steps in {walls[gpus]:.1f} s on {gpus} GPUs (whole run, start-up included)"
-    row.baseline, row.ratio = f"{walls[1]:.1f} s on 1 GPU", f"{walls[1] / walls[gpus]:.2f}x"
-    row.numbers.update(wall_s=walls)
+    # the ranks stay one model (GANDEMO_DDP_CHECK: every rank hashes its weights after every step; rank 0
+    # stops the run if they differ) and each sees its own share of the images
+    check_file = ctx.work / "ddp_check.jsonl"
+    torchrun_train(ctx, gpus, 10, ctx.work / "ddp-check", check_file)
+    lines = [json.loads(line) for line in check_file.read_text().splitlines()]
+    check(len(lines) >= 10 and all(len(line["ranks"]) == gpus for line in lines), f"{len(lines)} check lines")
+    first = [set(rank["batch"]) for rank in lines[0]["ranks"]]
+    check(all(a.isdisjoint(b) for i, a in enumerate(first) for b in first[i + 1:]), "two ranks trained on the same images")
+    row.passed(f"NCCL, {gpus} ranks identical after each of {len(lines)} steps, disjoint shards")
+    walls = {n: torchrun_train(ctx, n, steps, ctx.work / f"ddp{n}") for n in (1, gpus)}
+    rates = {n: steps * BATCH * n / walls[n] for n in walls}  # --batch-size is per process
+    row.passed("checkpoints load")
+    row.result = f"{rates[gpus]:,.0f} img/s on {gpus} GPUs ({steps} steps, start-up included)"
+    row.baseline, row.ratio = f"{rates[1]:,.0f} img/s on 1 GPU", f"{rates[gpus] / rates[1]:.2f}x"
+    row.numbers.update(wall_s=walls, images_per_s=rates)
 
 
 # ----------------------------------------------------------------------------- main
