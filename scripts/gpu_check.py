@@ -93,7 +93,7 @@ from gandemo.style.optimize import choose_precision  # noqa: E402
 from gandemo.style.vgg import random_vgg19_state_dict  # noqa: E402
 
 SIZES = (32, 64, 128)
-STYLE_PRECISIONS = ("bfloat16", "float16", "float32")
+STYLE_PRECISIONS = ("float32", "bfloat16", "float16")  # float32 first: the others' baseline
 HEADERS = ["row", "precision", "result", "baseline (same run)", "vs baseline", "peak GPU MiB", "checks", "status"]
 
 
@@ -281,7 +281,7 @@ def train_and_check(ctx: Context, row: Row, trainer: Trainer, expected: Precisio
     check(losses and all(math.isfinite(v) for v in losses), "a loss was NaN or inf")
     check(trainer.recoveries == 0 and not any(e.kind == "health" and "NaN" in e.message for e in events),
           f"{trainer.recoveries} NaN/inf recoveries")
-    row.passed(f"{len(events)} steps' losses finite")
+    row.passed(f"{sum(e.kind in ('step', 'preview') for e in events)} steps' losses finite")
     moved = sum(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
     check(moved > 0, "G's weights never changed: every optimiser step was skipped")
     if expected.scaler:
@@ -332,6 +332,27 @@ def training_row(size: int) -> Callable[[Context, Row], None]:
     return row_fn
 
 
+def scaled_gradients(trainer: Trainer, row: Row) -> None:
+    """One more step with R1 due, watching a weight of D: what reaches it in backward (D's loss and R1's
+    penalty) must be the loss scale times what the optimiser gets after unscaling."""
+    while trainer.step % 4:  # lazy R1 runs on steps 0, 4, 8, ...
+        trainer.train_step()
+    weight = next(p for p in trainer.D.parameters() if p.dim() == 4)
+    raw: list[torch.Tensor] = []
+    hook = weight.register_hook(lambda g: raw.append(g.detach().float().clone()))
+    scale = trainer.scaler.get_scale()
+    trainer.train_step()
+    hook.remove()
+    if not torch.isfinite(weight.grad).all():  # this step overflowed: it must have been skipped, the scale halved
+        check(trainer.scaler.get_scale() == scale / 2, "an overflowing step did not halve the loss scale")
+        row.passed("an overflow halved the scale")
+        return
+    ratio = float(torch.stack(raw).sum(0).norm() / weight.grad.norm())
+    check(len(raw) == 2 and math.isclose(ratio, scale, rel_tol=1e-2),
+          f"D's gradient was scaled by {ratio:g} in {len(raw)} backward pass(es), the scale is {scale:g}")
+    row.passed(f"D's gradients (loss + R1) scaled x{scale:g}, unscaled for Adam")
+
+
 def forced_row(dtype: torch.dtype | None, scaler: bool) -> Callable[[Context, Row], None]:
     def row_fn(ctx: Context, row: Row) -> None:
         size = ctx.args.forced_size
@@ -341,6 +362,7 @@ def forced_row(dtype: torch.dtype | None, scaler: bool) -> Callable[[Context, Ro
         trainer = new_trainer(ctx, size, f"forced-{precision_name(dtype)}", precision if dtype else None, **overrides)
         rate, _ = train_and_check(ctx, row, trainer, precision)
         if scaler:
+            scaled_gradients(trainer, row)
             row.passed("R1 every 4th step")
         row.result = f"{rate:,.0f} img/s"
         base = ctx.rates.get(f"policy {size}")
@@ -591,7 +613,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[Context, Row], N
     rows += [(f"train {args.forced_size} px, fp16 + GradScaler + R1 (pre-Ampere path)", forced_row(torch.float16, True)),
              (f"train {args.forced_size} px, fp32 (amp off)", forced_row(None, False)),
              (f"train {args.msg_size} px, MSG-GAN", msg_row)]
-    rows += [(f"style transfer {args.style_size} px, {p}", style_row(p)) for p in ("float32", "bfloat16", "float16")]
+    rows += [(f"style transfer {args.style_size} px, {p}", style_row(p)) for p in STYLE_PRECISIONS]
     rows += [("/generate via gradio_client (app on the device)", generate_row),
              ("DDP, NCCL (torchrun)", ddp_row)]
     return rows
@@ -623,7 +645,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.batch = 8 if quick else BATCH
     args.width = 8 if quick else 64
     args.style_size = 64 if quick else 512
-    args.style_steps = 3 if quick else 30
+    args.style_steps = 3 if quick else 50
     args.num = 16 if quick else 64
     args.calls = 5 if quick else 20
     args.warmup_calls = 1 if quick else 3
