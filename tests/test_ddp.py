@@ -129,7 +129,7 @@ def test_checkpoint_is_a_plain_run_folder(two_ranks: dict[str, Any]) -> None:
     assert bool(torch.isfinite(gen.sample([0, 1, 2])).all())
 
 
-def test_two_rank_run_resumes_on_one_process(two_ranks: dict[str, Any], tmp_path: Path) -> None:
+def test_two_rank_run_resumes_on_one_process_and_back_on_two(two_ranks: dict[str, Any], tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(two_ranks["out"], run)
     before = json.loads((run / "training" / "state.json").read_text())
@@ -144,6 +144,18 @@ def test_two_rank_run_resumes_on_one_process(two_ranks: dict[str, Any], tmp_path
     assert state["history"][:6] == before["history"]  # the 2-rank history carries on
     assert state["history"][-1]["lr_g"] == pytest.approx(1e-4)  # the drop at step 3 survived the move
     assert bool(torch.isfinite(load_generator(str(run), device="cpu").sample([0])).all())
+
+    # and back onto two ranks: a checkpoint written by one process resumes under torchrun
+    check = tmp_path / "check.jsonl"
+    proc = subprocess.run(torchrun([str(two_ranks["data"]), "--resume", str(run), "--steps", "11", *TINY]),
+                          cwd=REPO_ROOT, env=cli_env(two_ranks["env"], check), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, shown(proc)
+    rows = check_rows(check)
+    assert [r["step"] for r in rows] == [10, 11, 11]
+    assert_one_model(rows)
+    state = json.loads((run / "training" / "state.json").read_text())
+    assert state["step"] == 11 and state["processes"] == 2 and len(state["history"]) == 11
 
 
 def test_ctrl_c_stops_every_rank_at_the_same_step(tmp_path: Path, two_ranks: dict[str, Any]) -> None:

@@ -60,7 +60,7 @@ API_ORDER = ("files", "resolution", "steps", "unit", "batch_size", "lr_g", "lr_d
              "loss", "augment", "mirror", "label_smoothing", "spectral_norm", "d_skip_threshold", "ema_decay",
              "r1_gamma", "preview_every", "fit", "alpha", "resume", "job_info")
 # the tab's layout of the settings (by field name); a setting with a widget not placed here gets a row of its own
-MAIN_ROW = ("image_size", "steps", "batch_size")
+MAIN_ROW = ("image_size", "arch", "steps", "batch_size")  # arch: MSG-GAN is the remedy for 64 and 128 px
 ADVANCED_ROWS = (("lr_g", "lr_d", "beta1", "beta2"), ("width_g", "seed", "loss"), ("diffaugment",),
                  ("mirror", "spectral_norm"), ("label_smoothing", "d_skip_threshold"),
                  ("ema_decay", "r1_gamma", "preview_every"), ("auto_lr_drop",))
@@ -669,7 +669,7 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     widgets[name] = setting_widget(tr, name)
 
             with gr.Row():  # what the contact sheet shows: the resolution and how images are made square
-                place("image_size")
+                place("image_size", "arch")
                 fit = tr(gr.Radio(["crop", "pad"], value="crop"), label="train.fit",
                          choices=[("train.fit.crop", "crop"), ("train.fit.pad", "pad")])
             with gr.Row():
