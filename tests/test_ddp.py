@@ -307,3 +307,20 @@ def test_a_single_process_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> 
     before = torch.get_rng_state()
     Dist().decorrelate_rng(0)
     assert torch.equal(before, torch.get_rng_state())  # rank 0 / one process: its random stream is untouched
+
+
+def test_the_write_count_sees_the_run_folder_and_its_save_folders_only(tmp_path: Path) -> None:
+    """GANDEMO_DDP_CHECK's count of a rank's writes (Python audit events), on real file operations."""
+    check = distributed.ReplicaCheck(tmp_path / "check.jsonl")
+    run = tmp_path / "run"
+    check.watch = (str(run), str(tmp_path / ".run."))
+    try:
+        run.mkdir()  # 1
+        (run / "a.txt").write_text("x")  # 2
+        (run / "a.txt").read_text()  # reading is not writing
+        (tmp_path / "run_check.jsonl").write_text("x")  # a name that merely starts like the run's
+        (tmp_path / ".run.tmp123").mkdir()  # 3: where a save writes the new folder
+        os.replace(tmp_path / ".run.tmp123", run / "sub")  # 4
+        assert check.writes == 4
+    finally:
+        check.watch = None  # the hook stays installed (audit hooks can't be removed); it is idle now

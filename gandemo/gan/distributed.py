@@ -298,7 +298,8 @@ class ReplicaCheck:
         if not isinstance(target, (str, bytes, os.PathLike)):
             return
         where = os.path.abspath(os.fsdecode(target))
-        if where.startswith(self.watch):
+        run, siblings = self.watch
+        if where == run or where.startswith((run + os.sep, siblings)):
             self.writes += 1
 
     @staticmethod
@@ -312,7 +313,7 @@ class ReplicaCheck:
     def record(self, d: Dist, trainer: Trainer, final: bool) -> None:
         out = os.path.abspath(trainer.out_dir)
         # the run folder, and the temporary ".name.*" folders a save writes next to it
-        self.watch = (out, os.path.join(os.path.dirname(out), "." + os.path.basename(out)))
+        self.watch = (out, os.path.join(os.path.dirname(out), "." + os.path.basename(out) + "."))
         batch = getattr(trainer, "last_batch", torch.empty(0, dtype=torch.long))
         row = [trainer.step, int(final), self.digest(trainer.G), self.digest(trainer.D), self.digest(trainer.G_ema),
                self.writes, trainer.skipped_d, batch.numel(), *batch.tolist()]
