@@ -1,0 +1,342 @@
+"""Time to quality on Fashion-MNIST (32 px): the project's training against the plain DCGAN tutorial loop.
+
+    python benchmarks/time_to_quality.py                               # 15 CPU minutes per runner
+    python benchmarks/time_to_quality.py --cpu-minutes 2 --eval-every 30 --runners tutorial sn-ema
+    python benchmarks/time_to_quality.py --report-only --out /tmp/gandemo-ttq   # table from a finished run
+
+Runners (each in its own process, 1 torch thread, started together, so background load hits all alike):
+
+* ``tutorial``: the PyTorch DCGAN tutorial's training step (``_common.TutorialDCGAN``, the same step
+  ``train_throughput.py``'s tutorial runner times): batch-norm D ending in a Sigmoid, ``nn.BCELoss``,
+  Adam 2e-4 / beta1 0.5, batch 128, float32, a shuffling ``DataLoader`` over the padded images;
+* ``defaults``: gandemo's ``Trainer.train()`` with the default ``TrainConfig`` (the app's defaults:
+  DiffAugment, spectral norm, skip-D, label smoothing, EMA, batch 32, bfloat16 autocast on CPUs
+  that compute it natively);
+* ``sn-ema`` / ``bn-ema``: candidate recipes for the bundled model (``RECIPES``): the Trainer with the
+  few-image remedies off and an EMA of G, exported with re-estimated batch-norm statistics like
+  ``scripts/train_bundled.py`` exports the bundled model.
+
+Every runner counts its own process CPU time of training only (``time.process_time``, evaluation
+excluded) and every ``--eval-every`` CPU seconds evaluates 2,000 seeded samples in four feature
+spaces (``gandemo.evaluation_spaces.FeatureSpaces``: the project's classifier, a separately trained
+pixel-MLP judge, an untrained random conv net, pixel PCA) and saves its generator. The tutorial is
+sampled both ways a DCGAN can be: batch norm with running statistics (eval mode, how gandemo loads
+a generator) and with batch statistics (train mode, how the tutorial draws its grids); its better
+FD per space is the target. At the end the generators at the last CPU time every runner reached
+are scored again with 10,000 samples. CPU time, not wall time: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from _common import REPO, TutorialDCGAN, machine_facts, markdown_table, other_busy_processes, set_threads
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, TensorDataset
+
+from gandemo.datasets import load_fashion_mnist, to_generator_range
+from gandemo.device import native_bfloat16
+from gandemo.evaluation import generator_samples
+from gandemo.evaluation_spaces import CLASSIFIERS, SPACES, FeatureSpaces
+from gandemo.gan.models import DCGANGenerator
+from gandemo.gan.train import TrainConfig, Trainer
+
+sys.path.insert(0, str(REPO / "scripts"))
+from train_bundled import recompute_batchnorm  # noqa: E402 - how the bundled model's EMA G is exported
+
+# Candidate recipes for the bundled model: TrainConfig settings on top of 32 px, 1 channel, seed 0.
+# Fashion-MNIST has 60,000 images, so the defaults' few-image remedies (DiffAugment, skip-D) are off.
+RECIPES: dict[str, dict[str, Any]] = {
+    # spectral-norm D (no batch norm), label smoothing 0.9, EMA of G
+    "sn-ema": {"batch_size": 64, "diffaugment": "", "d_skip_threshold": 0.0, "ema_decay": 0.999},
+    # the DCGAN paper's batch-norm D and plain BCE (every fix off, like _common.PLAIN) plus an EMA of G
+    "bn-ema": {"batch_size": 64, "diffaugment": "", "mirror": False, "label_smoothing": 1.0, "spectral_norm": False,
+               "d_skip_threshold": 0.0, "ema_decay": 0.999, "r1_gamma": 0.0, "loss": "bce"},
+}
+RUNNERS = ("tutorial", "defaults", *RECIPES)
+TUTORIAL_BATCH = 128
+MODES = {"tutorial": ("running stats", "batch stats")}  # how each runner's generator is sampled
+SAMPLE_BATCH = 250
+
+
+# ----------------------------------------------------------------------------- runners
+
+
+def recipe_config(recipe: str, steps: int = 1_000_000, seed: int = 0) -> TrainConfig:
+    """A recipe's TrainConfig: checkpoints only at the end, a preview every 500 steps."""
+    return TrainConfig(image_size=32, channels=1, steps=steps, seed=seed, preview_every=500, checkpoint_every=0,
+                       checkpoint_minutes=0.0, **RECIPES[recipe])
+
+
+def train_steps(trainer: Trainer) -> Iterator[int]:
+    """``trainer.train()`` (the app's loop) one step at a time; health notes printed."""
+    for event in trainer.train():
+        if event.kind in ("step", "preview"):
+            yield event.step
+        elif event.kind == "health" and event.health:
+            print(f"  step {event.step}: {event.health[0].text}", flush=True)
+
+
+class Run:
+    """One training method: ``step()`` trains one step; ``generator()`` a CPU copy of what it would export."""
+
+    def __init__(self, name: str, data_u8: torch.Tensor, scratch: Path):
+        self.name = name
+        self.steps = 0
+        self.images = 0
+        if name == "tutorial":
+            self.gan = TutorialDCGAN(32, 1, seed=0)
+            dataset = TensorDataset(data_u8.float().div(127.5).sub(1.0))
+            self.loader = DataLoader(dataset, batch_size=TUTORIAL_BATCH, shuffle=True, num_workers=0)
+            self._batches = iter(self.loader)
+            self.batch = TUTORIAL_BATCH
+            self.precision = "float32"
+        else:
+            config = (TrainConfig(image_size=32, channels=1, steps=1_000_000, seed=0) if name == "defaults"
+                      else recipe_config(name))
+            self.trainer = Trainer(data_u8, config, scratch / name, device="cpu")
+            self._steps = train_steps(self.trainer)
+            self.batch = config.batch_size
+            self.precision = "bfloat16 autocast" if self.trainer.amp else "float32"
+
+    def step(self) -> None:
+        if self.name == "tutorial":
+            batch = next(self._batches, None)
+            if batch is None:  # a new epoch, like the tutorial's ``for epoch ...: for data in dataloader``
+                self._batches = iter(self.loader)
+                batch = next(self._batches)
+            self.gan.step(batch[0])
+        else:
+            next(self._steps)
+        self.steps += 1
+        self.images += self.batch
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The weights to keep: the tutorial's G, or the Trainer's EMA G (before any BN re-estimation)."""
+        g = self.gan.netG if self.name == "tutorial" else self.trainer.G_ema
+        return {k: v.detach().cpu().contiguous().clone() for k, v in g.state_dict().items()}
+
+
+def generators(name: str, state: dict[str, torch.Tensor], bn_batches: int = 50) -> dict[str, Callable[[int], torch.Tensor]]:
+    """label -> function(n) giving n seeded samples, for every way ``name``'s generator is sampled."""
+    g = DCGANGenerator(32, 1, 100, 64)
+    g.load_state_dict(state)
+    g.requires_grad_(False)
+    if name == "tutorial":
+        def batch_stats(n: int) -> torch.Tensor:
+            gen = copy.deepcopy(g).train()  # BN normalises with each batch of SAMPLE_BATCH samples
+            return _seeded(gen, n)
+        return {"running stats": lambda n: generator_samples(g, n, batch=SAMPLE_BATCH), "batch stats": batch_stats}
+    if name in RECIPES:  # exported like scripts/train_bundled.py exports: BN statistics re-estimated
+        recompute_batchnorm(g, 100, batches=bn_batches)
+    return {"": lambda n: generator_samples(g, n, batch=SAMPLE_BATCH)}
+
+
+@torch.no_grad()
+def _seeded(gen: torch.nn.Module, n: int) -> torch.Tensor:
+    from gandemo.gan.latent import latents_for_seeds
+
+    return torch.cat([gen(latents_for_seeds(list(range(s, min(s + SAMPLE_BATCH, n))), 100))
+                      for s in range(0, n, SAMPLE_BATCH)])
+
+
+def label(name: str, mode: str) -> str:
+    return f"{name} ({mode})" if mode else name
+
+
+# ----------------------------------------------------------------------------- one worker process
+
+
+def worker(args: argparse.Namespace) -> None:
+    set_threads(1)
+    out = Path(args.out) / args.worker
+    out.mkdir(parents=True, exist_ok=True)
+    images, _ = load_fashion_mnist("train")
+    data_u8 = torch.nn.functional.pad(images, (2, 2, 2, 2))[:, None].contiguous()
+    spaces = FeatureSpaces(knn_n=args.knn_n)
+    budget, every = args.cpu_minutes * 60, args.eval_every
+    wall_end = time.time() + args.wall_minutes * 60
+    with tempfile.TemporaryDirectory(prefix="gandemo-ttq-") as scratch:
+        run = Run(args.worker, data_u8, Path(scratch))
+        train_cpu, point = 0.0, 0
+        with (out / "curve.jsonl").open("w") as log:
+            while True:
+                c0 = time.process_time()
+                run.step()
+                train_cpu += time.process_time() - c0
+                if train_cpu < every * (point + 1):
+                    continue
+                point += 1
+                e0 = time.process_time()
+                state = run.state()
+                save_file(state, str(out / f"g{point:03d}.safetensors"))
+                row: dict[str, Any] = {"point": point, "train_cpu_s": train_cpu, "steps": run.steps,
+                                       "images": run.images, "precision": run.precision, "wall": time.time()}
+                with torch.random.fork_rng():  # evaluation never changes the training's random stream
+                    for mode, sample in generators(args.worker, state, bn_batches=20).items():
+                        row[mode or "-"] = spaces.evaluate(sample(args.n_eval))
+                row["eval_cpu_s"] = time.process_time() - e0
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                first = next(v for k, v in row.items() if isinstance(v, dict))
+                print(f"{args.worker}: {train_cpu / 60:.1f} CPU min, step {run.steps}, FD " +
+                      ", ".join(f"{s} {first['fd'][s]:.2f}" for s in SPACES), flush=True)
+                if train_cpu >= budget or time.time() > wall_end:
+                    break
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def read_curves(out: Path, names: list[str]) -> dict[str, list[dict]]:
+    curves = {}
+    for name in names:
+        path = out / name / "curve.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        if rows:
+            curves[name] = rows
+    return curves
+
+
+def modes_of(row: dict) -> list[str]:
+    return [k for k, v in row.items() if isinstance(v, dict)]
+
+
+def fmt(x: float, digits: int = 2) -> str:
+    return "inf" if math.isinf(x) else f"{x:.{digits}f}"
+
+
+def curve_table(curves: dict[str, list[dict]], point: int) -> tuple[str, dict[str, float]]:
+    """CPU minutes each runner needs to reach the tutorial's FD at ``point`` (its better sampling mode)."""
+    tut = curves["tutorial"][point - 1]
+    targets = {s: min(tut[m]["fd"][s] for m in modes_of(tut)) for s in SPACES}
+    rows = []
+    for name, rows_ in curves.items():
+        for mode in modes_of(rows_[0]):
+            cells: list[object] = [label(name, "" if mode == "-" else mode)]
+            for s in SPACES:
+                hit = next((r for r in rows_[:point] if r[mode]["fd"][s] <= targets[s] + 1e-9), None)
+                cells.append(f"{hit['train_cpu_s'] / 60:.1f} (step {hit['steps']})" if hit else "not reached")
+            rows.append(cells)
+    headers = ["runner", *[f"{s} (target {targets[s]:.2f})" for s in SPACES]]
+    return markdown_table(headers, rows, [False] + [True] * len(SPACES)), targets
+
+
+def final_rows(out: Path, curves: dict[str, list[dict]], point: int, spaces: FeatureSpaces, n: int) -> list[dict]:
+    rows = []
+    for name, rows_ in curves.items():
+        r = rows_[point - 1]
+        state = load_file(str(out / name / f"g{r['point']:03d}.safetensors"))
+        for mode, sample in generators(name, state).items():
+            result = spaces.evaluate(sample(n))
+            rows.append({"label": label(name, mode), "cpu_min": r["train_cpu_s"] / 60, "steps": r["steps"],
+                         "images": r["images"], "precision": r["precision"], **result})
+            print(f"  scored {rows[-1]['label']}", flush=True)
+    return rows
+
+
+def extra_rows(spaces: FeatureSpaces, n: int) -> list[dict]:
+    """The bundled model as committed, and real training images (the best a generator can do)."""
+    from gandemo import load_generator
+
+    rows = [{"label": "bundled `fashion-mnist` (committed)", **spaces.evaluate(
+        generator_samples(load_generator("fashion-mnist", device="cpu"), n))}]
+    images, _ = load_fashion_mnist("train")
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
+    rows.append({"label": "real training images", **spaces.evaluate(to_generator_range(images[idx], 32))})
+    return rows
+
+
+def final_tables(rows: list[dict]) -> str:
+    fd_rows, other = [], []
+    for r in rows:
+        cpu = f"{r['cpu_min']:.1f}" if "cpu_min" in r else "-"
+        steps = f"{r['steps']:,} x {r['images'] // max(r['steps'], 1)}" if "steps" in r else "-"
+        fd_rows.append([r["label"], cpu, steps, *[fmt(r["fd"][s]) for s in SPACES]])
+        other.append([r["label"], *[f"{r['precision'][s]:.3f} / {r['recall'][s]:.3f}" for s in ("judge", "random conv")],
+                      *[f"{fmt(r['balance'][c]['max_min_ratio'])} / {r['balance'][c]['entropy']:.3f}" for c in CLASSIFIERS]])
+    t1 = markdown_table(["generator", "CPU min", "steps x batch", *[f"FD {s}" for s in SPACES]], fd_rows,
+                        [False, True, True, True, True, True, True])
+    t2 = markdown_table(["generator", "precision / recall (judge)", "precision / recall (random conv)",
+                         "max/min class, entropy (classifier)", "max/min class, entropy (judge)"], other,
+                        [False, True, True, True, True])
+    return t1 + "\n\n" + t2
+
+
+def report(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    curves = read_curves(out, list(args.runners))
+    if "tutorial" not in curves:
+        raise SystemExit(f"no tutorial curve in {out}; nothing to compare against")
+    point = min(len(rows) for rows in curves.values())
+    common = min(rows[point - 1]["train_cpu_s"] for rows in curves.values()) / 60
+    print(f"\n## Time to quality, Fashion-MNIST 32 px\n\n{machine_facts()}")
+    bf16 = native_bfloat16(torch.device("cpu"))
+    print(f"Each runner in its own process, 1 thread, started together; CPU time of training only (evaluation "
+          f"excluded). Equal-CPU comparison point: evaluation {point} (~{common:.1f} CPU min each). This CPU "
+          f"{'computes bfloat16 natively, so the Trainer runs bfloat16 autocast and each image costs it less CPU than the float32 tutorial loop' if bf16 else 'has no native bfloat16: the Trainer runs float32 like the tutorial, so per-step speed is the same and any gain comes from needing fewer steps'}."
+          " On CPUs without native bfloat16 the per-step speed is the same as the tutorial's, so there any gain "
+          "must come from needing fewer steps (the 'step' columns).\n")
+    print(f"### CPU minutes to reach the tutorial's FD at that point ({args.n_eval} samples per evaluation)\n")
+    table, _ = curve_table(curves, point)
+    print(table)
+    spaces = FeatureSpaces(knn_n=2000)
+    rows = final_rows(out, curves, point, spaces, args.n_final) + extra_rows(spaces, args.n_final)
+    print(f"\n### At equal CPU time, {args.n_final:,} samples each (FD to the 10,000 test images; lower is better)\n")
+    print(final_tables(rows))
+    print("\nFD columns: the project's CNN classifier (`benchmarks/fashion_classifier`), the separately trained "
+          "pixel-MLP judge (`benchmarks/fashion_judge`), an untrained random conv net (seed 0), pixel PCA (64 "
+          "components of 20,000 training images). Precision / recall: k-NN (k=3) on 2,000 vs 2,000. Class "
+          "balance: most/least frequent predicted class and normalised entropy (real data: see its row).")
+    (out / "final.json").write_text(json.dumps(rows, indent=1, default=str))
+    busy = other_busy_processes()
+    print(f"\nLoad average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+          + (f"; busy: {'; '.join(busy)}" if busy else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runners", nargs="+", default=["tutorial", "defaults", "sn-ema"], choices=RUNNERS)
+    p.add_argument("--cpu-minutes", type=float, default=15.0, help="training CPU budget per runner")
+    p.add_argument("--wall-minutes", type=float, default=60.0, help="each runner also stops after this wall time")
+    p.add_argument("--eval-every", type=float, default=75.0, help="CPU seconds of training between evaluations")
+    p.add_argument("--n-eval", type=int, default=2000, help="samples per evaluation during training")
+    p.add_argument("--n-final", type=int, default=10000, help="samples per generator in the final table")
+    p.add_argument("--knn-n", type=int, default=1000, help="points per set for k-NN precision/recall while training")
+    p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "gandemo-ttq"))
+    p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
+    p.add_argument("--worker", choices=RUNNERS, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return
+    set_threads(1)
+    if not args.report_only:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        procs = []
+        for name in args.runners:
+            cmd = [sys.executable, __file__, "--worker", name, *[f"--{k.replace('_', '-')}={getattr(args, k)}" for k in (
+                "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "knn_n", "out")]]
+            log = (Path(args.out) / f"{name}.log").open("w")
+            procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+        for name, proc, log in procs:
+            code = proc.wait()
+            log.close()
+            print(f"{name}: exit {code}", flush=True)
+    report(args)
+
+
+if __name__ == "__main__":
+    main()
