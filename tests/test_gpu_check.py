@@ -55,8 +55,6 @@ def test_every_row_runs_or_says_why_and_none_fails(quick_run: tuple[subprocess.C
         assert row["status"] != "FAIL", f"{name}: {row['reason']}"
         if name in SKIPPABLE_ON_CPU:
             assert row["status"] == "skipped" and SKIPPABLE_ON_CPU[name] in row["reason"], row
-        elif row["status"] == "not built":  # a part of issue 10 not merged yet must say so
-            assert "MSG" in name and "not merged" in row["reason"], row
         else:
             assert row["status"] == "ok" and row["checks"] and row["result"], f"{name} did not run: {row}"
 
@@ -68,6 +66,9 @@ def test_the_rows_checked_what_they_claim(quick_run: tuple[subprocess.CompletedP
     assert any(c.startswith("GradScaler on: scale 65536") for c in fp16["checks"]), fp16["checks"]
     assert fp16["numbers"]["loss_scale_start"] == 65536.0
     assert "convs in fp16" in fp16["checks"] and "convs in fp32" in rows["train 32 px, fp32 (amp off)"]["checks"]
+    assert any(c.startswith("D's gradients (loss + R1) scaled x65536") for c in fp16["checks"]), fp16["checks"]
+    msg = rows["train 32 px, MSG-GAN"]
+    assert "4 scales 4..32 px" in msg["checks"] and msg["numbers"]["images_per_s"] > 0
     policy = rows["train 32 px: Trainer vs tutorial"]
     assert policy["numbers"]["images_per_s"] > 0 and policy["numbers"]["tutorial_images_per_s"] > 0
     for precision in ("float32", "bfloat16", "float16"):
