@@ -198,7 +198,9 @@ class Dist:
     def stop_on_signals(self) -> threading.Event | None:
         """Under torchrun: an event that Ctrl-C (SIGINT) or SIGTERM sets, so the training loop stops every
         rank at the same step (``any``) and rank 0 saves, instead of each rank dying mid-step. None when
-        alone: the CLI's KeyboardInterrupt path stays as it is."""
+        alone: the CLI's KeyboardInterrupt path stays as it is. Further signals change nothing: Ctrl-C reaches
+        each rank twice (from the terminal, then forwarded by torchrun), and torchrun kills what has not
+        ended 30 s after forwarding it."""
         if not self.active:
             return None
         event = threading.Event()
