@@ -38,7 +38,7 @@ if [[ "${1:-}" == "prepare" ]]; then
     exit 0
 fi
 
-OUT=${OUT:-$PWD/gpu_check_out}
+OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 if ! "$PY" -c "import gradio, gradio_client" 2>/dev/null; then

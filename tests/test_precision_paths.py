@@ -197,6 +197,28 @@ def test_the_loss_scale_survives_a_resume(tmp_path: Path, monkeypatch: pytest.Mo
     assert resumed.scaler.get_scale() == trainer.scaler.get_scale()
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "msg"])
+def test_the_cuda_memory_layout_trains_too(arch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA the Trainer keeps G, D and the real batches channels-last (NHWC); on the CPU it doesn't. The
+    same layout, set here the way the constructor sets it on a GPU, trains under float16 + GradScaler + R1
+    (DCGAN and MSG-GAN's image pyramid) with finite losses and weights, and saves a loadable checkpoint."""
+    monkeypatch.setenv("GANDEMO_PRECISION", "fp16")
+    out = tmp_path / arch
+    trainer = Trainer(shapes(), tiny(arch=arch, steps=5, r1_gamma=1.0), out, device="cpu")
+    assert not trainer.channels_last, "the CPU default: NCHW"
+    trainer.channels_last = True  # what Trainer.__init__ does when the device is CUDA
+    for net in (trainer.G, trainer.D, trainer.G_ema):
+        net.to(memory_format=torch.channels_last)  # in place: the optimisers keep the same parameters
+    assert trainer.opt_g.param_groups[0]["params"][0] is next(trainer.G.parameters())
+    assert next(p for p in trainer.D.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
+    assert trainer.real_batch().is_contiguous(memory_format=torch.channels_last)
+    events = list(trainer.train())
+    assert events[-1].kind == "done" and trainer.recoveries == 0
+    assert all(math.isfinite(v) for e in events if e.kind == "step" for v in e.losses.values())
+    assert finite(trainer.G) and finite(trainer.D)
+    assert torch.isfinite(load_generator(str(out), device="cpu").sample([0, 1])).all()
+
+
 # ------------------------------------------------------------------------------------- bfloat16
 def test_bfloat16_autocast_without_a_scaler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What an Ampere+ GPU runs (and CPUs with native bf16): bfloat16 convolutions, no loss scaler,
