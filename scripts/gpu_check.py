@@ -182,7 +182,8 @@ def peak_memory(ctx: Context, row: Row) -> Iterator[None]:
     try:
         yield
     finally:
-        if ctx.cuda and row.peak_mib is None:  # (the /generate row reports its app's process instead)
+        # (the /generate row reports its app's process instead; a skipped row ran nothing)
+        if ctx.cuda and row.peak_mib is None and row.status not in ("skipped", "not built"):
             torch.cuda.synchronize(ctx.device)
             row.peak_mib = torch.cuda.max_memory_allocated(ctx.device) / 2**20
 
@@ -666,25 +667,32 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine(device)
     print(f"[gpu_check] {json.dumps(facts)}", flush=True)
     rows: list[Row] = []
+
+    def report(done: bool) -> tuple[str, list[Row]]:
+        wall = time.monotonic() - started
+        failed = [r for r in rows if r.status == "FAIL"]
+        where = (f"{facts['gpu']} (compute capability {facts['capability']}, {facts['gpu_memory_gib']} GiB)"
+                 if device.type == "cuda" else f"CPU ({facts['cpu']}, {facts['cpu_cores']} cores)")
+        header = (f"gandemo GPU check, {facts['date_utc']} UTC: {where}; torch {facts['torch']}"
+                  f"{', CUDA ' + str(facts['cuda']) if device.type == 'cuda' else ''}; training precision by the "
+                  f"policy: {facts['policy']}; {'--quick; ' if args.quick else ''}{wall:.0f} s in all; "
+                  f"Trainer rows batch {args.batch}, width {args.width}, latent 100; {len(failed)} row(s) failed"
+                  f"{'' if done else ' so far (interrupted?)'}.")
+        markdown = f"{header}\n\n{table(rows)}"
+        if args.json:  # after every row, so a run stopped at the device's time limit still leaves its rows
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": facts, "quick": args.quick, "wall_s": wall, "complete": done,
+                                             "ok": done and not failed, "header": header, "markdown": markdown,
+                                             "rows": [dataclasses.asdict(r) for r in rows]}, indent=2, default=str))
+        return markdown, failed
+
     with tempfile.TemporaryDirectory(prefix="gandemo-gpu-check-") as tmp:
         ctx = Context(args, device, Path(tmp), deadline=started + args.budget_s)
         for name, fn in plan(args):
             run_row(ctx, rows, name, fn)
-    wall = time.monotonic() - started
-    failed = [r for r in rows if r.status == "FAIL"]
-    where = (f"{facts['gpu']} (compute capability {facts['capability']}, {facts['gpu_memory_gib']} GiB)"
-             if device.type == "cuda" else f"CPU ({facts['cpu']}, {facts['cpu_cores']} cores)")
-    header = (f"gandemo GPU check, {facts['date_utc']} UTC: {where}; torch {facts['torch']}"
-              f"{', CUDA ' + str(facts['cuda']) if device.type == 'cuda' else ''}; training precision by the "
-              f"policy: {facts['policy']}; {'--quick; ' if args.quick else ''}{wall:.0f} s in all; "
-              f"Trainer rows batch {args.batch}, width {args.width}, latent 100; {len(failed)} row(s) failed.")
-    markdown = f"{header}\n\n{table(rows)}"
+            report(done=False)
+    markdown, failed = report(done=True)
     print("\n" + markdown, flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": facts, "quick": args.quick, "wall_s": wall, "ok": not failed,
-                                         "header": header, "markdown": markdown,
-                                         "rows": [dataclasses.asdict(r) for r in rows]}, indent=2, default=str))
     return 1 if failed else 0
 
 
