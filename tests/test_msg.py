@@ -319,7 +319,7 @@ def test_scales_endpoint_shows_every_scale(client: Client, trained: tuple[Traine
         picture = Image.open(item["image"])
         assert picture.size == (3 * 128 + 2 * 4, 128)
         # the first seed's cell, shrunk back by its nearest-neighbour factor, is that seed's image at this scale
-        cell = torch.from_numpy(np.asarray(picture.convert("RGB"))).float()[:, :128]
+        cell = torch.from_numpy(np.array(picture.convert("RGB"))).float()[:, :128]
         native = cell[:: 128 // size, :: 128 // size].permute(2, 0, 1)
         want = images[0].add(1).mul(127.5).clamp(0, 255).round()
         assert float((native - want).abs().max()) <= 1.0, size
