@@ -185,8 +185,6 @@ def test_float16_trains_saves_and_resumes_through_the_loop(tmp_path: Path, monke
     assert finite(resumed.G) and finite(resumed.D) and finite(resumed.G_ema)
 
 
-@pytest.mark.xfail(strict=True, reason="the GradScaler's state is not in the checkpoint: a resumed float16 run "
-                   "starts again at 65,536 (train.py: save scaler.state_dict() in optimizers.pt, load it in resume)")
 def test_the_loss_scale_survives_a_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GANDEMO_PRECISION", "fp16")
     out = tmp_path / "run"

@@ -616,7 +616,7 @@ class Trainer:
         optimizers = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                       "rng": self._rng.get_state(), "order": self._order.cpu(), "torch_rng": torch.get_rng_state(),
                       "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-                      "last_d_loss": self._last_d_loss}
+                      "last_d_loss": self._last_d_loss, "scaler": self.scaler.state_dict()}
         state = {"step": self.step, "config": asdict(self.config), "skipped_d": self.skipped_d,
                  "recoveries": self.recoveries, "data": self.data_summary, "history": self.history[-5000:],
                  "lr_changes": self.lr_changes, "processes": self.dist.world_size}
@@ -665,6 +665,8 @@ class Trainer:
             trainer.opt_g.load_state_dict(opt["opt_g"])
             trainer.opt_d.load_state_dict(opt["opt_d"])
             trainer._rng.set_state(opt["rng"])
+            if opt.get("scaler") and trainer.scaler.is_enabled():  # fp16: the loss scale goes on where it was
+                trainer.scaler.load_state_dict(opt["scaler"])
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
             raise run.damaged(run.OPTIMIZERS, f"does not match the networks of {run.STATE}'s settings") from e
         trainer._order = opt["order"]
