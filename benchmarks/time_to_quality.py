@@ -264,15 +264,28 @@ def final_tables(rows: list[dict]) -> str:
     for r in rows:
         cpu = f"{r['cpu_min']:.1f}" if "cpu_min" in r else "-"
         steps = f"{r['steps']:,} x {r['images'] // max(r['steps'], 1)}" if "steps" in r else "-"
-        fd_rows.append([r["label"], cpu, steps, *[fmt(r["fd"][s]) for s in SPACES]])
+        per_image = f"{r['cpu_min'] * 60_000 / r['images']:.2f}" if "cpu_min" in r else "-"
+        fd_rows.append([r["label"], cpu, steps, per_image, *[fmt(r["fd"][s]) for s in SPACES]])
         other.append([r["label"], *[f"{r['precision'][s]:.3f} / {r['recall'][s]:.3f}" for s in ("judge", "random conv")],
                       *[f"{fmt(r['balance'][c]['max_min_ratio'])} / {r['balance'][c]['entropy']:.3f}" for c in CLASSIFIERS]])
-    t1 = markdown_table(["generator", "CPU min", "steps x batch", *[f"FD {s}" for s in SPACES]], fd_rows,
-                        [False, True, True, True, True, True, True])
+    t1 = markdown_table(["generator", "CPU min", "steps x batch", "CPU ms / image", *[f"FD {s}" for s in SPACES]],
+                        fd_rows, [False, True, True, True, True, True, True, True])
     t2 = markdown_table(["generator", "precision / recall (judge)", "precision / recall (random conv)",
                          "max/min class, entropy (classifier)", "max/min class, entropy (judge)"], other,
                         [False, True, True, True, True])
     return t1 + "\n\n" + t2
+
+
+def write_grids(out: Path, curves: dict[str, list[dict]], point: int) -> None:
+    """grid_<runner>.png: seeds 0-63 of every runner's generator at the comparison point, to look at."""
+    from gandemo.images import make_grid, upscale
+
+    for name, rows_ in curves.items():
+        state = load_file(str(out / name / f"g{rows_[point - 1]['point']:03d}.safetensors"))
+        for mode, sample in generators(name, state, bn_batches=20).items():
+            path = out / f"grid_{label(name, mode).replace(' ', '_').replace('(', '').replace(')', '')}.png"
+            upscale(make_grid(sample(64), columns=8), 2).save(path)
+    print(f"Sample grids (seeds 0-63): {out}/grid_*.png")
 
 
 def report(args: argparse.Namespace) -> None:
@@ -292,15 +305,27 @@ def report(args: argparse.Namespace) -> None:
     print(f"### CPU minutes to reach the tutorial's FD at that point ({args.n_eval} samples per evaluation)\n")
     table, _ = curve_table(curves, point)
     print(table)
-    spaces = FeatureSpaces(knn_n=2000)
-    rows = final_rows(out, curves, point, spaces, args.n_final) + extra_rows(spaces, args.n_final)
-    print(f"\n### At equal CPU time, {args.n_final:,} samples each (FD to the 10,000 test images; lower is better)\n")
+    n = args.n_final or args.n_eval
+    cache = out / f"baselines_{n}.json"  # the committed model and real images don't change between reports
+    spaces = FeatureSpaces(knn_n=2000 if args.n_final else args.knn_n) if args.n_final or not cache.exists() else None
+    if args.n_final:
+        rows = final_rows(out, curves, point, spaces, args.n_final)
+    else:  # the numbers the runners measured at that point
+        rows = [{"label": label(name, "" if mode == "-" else mode), "cpu_min": r[point - 1]["train_cpu_s"] / 60,
+                 "steps": r[point - 1]["steps"], "images": r[point - 1]["images"], **r[point - 1][mode]}
+                for name, r in curves.items() for mode in modes_of(r[0])]
+    if not cache.exists():
+        cache.write_text(json.dumps(extra_rows(spaces, n)))
+    rows += json.loads(cache.read_text())
+    print(f"\n### At equal CPU time, {n:,} samples each (FD to the 10,000 test images; lower is better)\n")
     print(final_tables(rows))
     print("\nFD columns: the project's CNN classifier (`benchmarks/fashion_classifier`), the separately trained "
           "pixel-MLP judge (`benchmarks/fashion_judge`), an untrained random conv net (seed 0), pixel PCA (64 "
-          "components of 20,000 training images). Precision / recall: k-NN (k=3) on 2,000 vs 2,000. Class "
+          f"components of 20,000 training images). Precision / recall: k-NN (k=3) on {2000 if args.n_final else args.knn_n:,} "
+          f"vs as many. Class "
           "balance: most/least frequent predicted class and normalised entropy (real data: see its row).")
     (out / "final.json").write_text(json.dumps(rows, indent=1, default=str))
+    write_grids(out, curves, point)
     busy = other_busy_processes()
     print(f"\nLoad average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
           + (f"; busy: {'; '.join(busy)}" if busy else ""))
@@ -313,7 +338,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wall-minutes", type=float, default=60.0, help="each runner also stops after this wall time")
     p.add_argument("--eval-every", type=float, default=75.0, help="CPU seconds of training between evaluations")
     p.add_argument("--n-eval", type=int, default=2000, help="samples per evaluation during training")
-    p.add_argument("--n-final", type=int, default=10000, help="samples per generator in the final table")
+    p.add_argument("--n-final", type=int, default=10000, help="samples per generator in the final table (0: use the "
+                   "runners' own evaluations at the comparison point)")
+    p.add_argument("--baselines-only", action="store_true", help="only score the committed model and real images "
+                   "(cached in --out for the report)")
     p.add_argument("--knn-n", type=int, default=1000, help="points per set for k-NN precision/recall while training")
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "gandemo-ttq"))
     p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
@@ -323,6 +351,12 @@ def main(argv: list[str] | None = None) -> None:
         worker(args)
         return
     set_threads(1)
+    if args.baselines_only:
+        n = args.n_final or args.n_eval
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        rows = extra_rows(FeatureSpaces(knn_n=2000 if args.n_final else args.knn_n), n)
+        (Path(args.out) / f"baselines_{n}.json").write_text(json.dumps(rows))
+        return
     if not args.report_only:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         procs = []
