@@ -47,8 +47,8 @@ def add_style_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    help="style image size relative to the output (default 1; smaller = finer texture)")
     p.add_argument("--multiscale", action="store_true", help="coarse to fine: 256, 512, ... up to --size")
     p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling)
-    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=d.precision,
-                   help="network precision (auto: bfloat16 where the hardware has it natively)")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"), default=d.precision,
+                   help="network precision (auto: bfloat16 where the hardware has it natively; $GANDEMO_PRECISION)")
     p.add_argument("--vgg-weights", default=None, metavar="PATH",
                    help="local VGG19 weights (timm model.safetensors or torchvision vgg19-*.pth)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed for the noise initialisations")

@@ -31,19 +31,20 @@ from ..device import pick_device
 from ..errors import InvalidInputError
 from ..gan.augment import POLICIES, parse_policy
 from ..gan.runs import RunFolder
-from ..gan.train import TrainConfig, TrainEvent, settings_table
+from ..gan.train import TrainConfig, Trainer, TrainEvent, settings_table
 from ..hub import push_folder
 from ..i18n import catalog, current_language, t, translate_message
 from ..images import save_animation, upscale
 from ..intake import IntakeOptions, reason_keyword
 from ..intake.sheet import ContactSheet, contact_sheet, sample_indices, tile
 from ..jobs import JOBS, Job
+from ..train_process import TrainingProcess, use_process
 from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 
-# On a shared CPU the training job yields to visitors' quick requests (Generate, the Lab); see
-# benchmarks/classroom_load.py. GANDEMO_TRAIN_NICE=0 gives it equal priority.
+# The nice value of a training job (its process on the CPU, its thread on a GPU): above 0 it yields the CPU
+# to visitors' quick requests (Generate, the Lab) and takes the rest; see benchmarks/classroom_load.py.
 TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "5"))
 STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
 
@@ -447,10 +448,14 @@ def _start_job(values: dict[str, Any]) -> tuple[Job, dict[str, str]]:
         trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
     claim_run(trainer.out_dir, owner)
     gr.Info(_summary_text(summary))
-    job = JOBS.start("training", str(trainer.device), lambda j: trainer.train(j.cancel), describe=_describe,
-                     nice=TRAIN_NICE)
+    # on the CPU the job trains in a process of its own (gandemo.train_process): no GIL shared with visitors
+    runner: Trainer | TrainingProcess = trainer
+    if use_process(trainer.device):
+        runner = TrainingProcess(trainer, resumed=resume_dir is not None, nice=TRAIN_NICE)
+    job = JOBS.start("training", str(trainer.device), lambda j: runner.train(j.cancel), describe=_describe,
+                     nice=TRAIN_NICE if runner is trainer else 0)
     job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
-    job.trainer = trainer  # type: ignore[attr-defined]  # for /set_learning_rate (its owner only)
+    job.trainer = runner  # type: ignore[attr-defined]  # for /set_learning_rate (its owner only)
     return job, {"job_id": job.id, "token": job.token, "owner": owner}
 
 

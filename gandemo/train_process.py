@@ -1,0 +1,191 @@
+"""A training job in its own process, so that a web server and a trainer sharing a small CPU don't share
+one Python interpreter.
+
+In one process the trainer's Python code (a small model's step is mostly Python between short torch calls)
+waits for the same GIL as every web request, and a class of students clicking Generate took 90% of the
+training speed (benchmarks/classroom_load.py). A child process has its own interpreter and its own
+scheduling priority. The parent prepares the Trainer as always (images read and checked, run folder
+made, errors said at once); the child builds the same Trainer from the prepared images and settings,
+trains, and sends every event back. The parent's ``TrainingProcess`` looks like a Trainer to the rest of
+the app: ``train(cancel)`` yields the child's events, ``set_learning_rates`` / ``lower_learning_rates``
+are asked of the child's trainer and answered.
+
+Used on the CPU (where the GIL and the cores are the limit); CUDA jobs stay in a thread of the server.
+``GANDEMO_TRAIN_PROCESS=0`` keeps every job in a thread, ``=1`` uses a process on any device.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import GandemoError, InvalidInputError
+from .gan.train import TrainConfig, Trainer, TrainEvent
+
+__all__ = ["TrainingProcess", "use_process"]
+POLL_S = 0.2  # how often the parent looks at the stop flag and the child's health while no event arrives
+ANSWER_TIMEOUT_S = 30.0  # a learning-rate request the child doesn't answer in this time is reported
+_REQUESTS = ("set_learning_rates", "lower_learning_rates")  # what the parent may ask of the child's trainer
+
+
+def use_process(device: torch.device) -> bool:
+    """Whether a training job on ``device`` runs in its own process (see the module's docstring)."""
+    wanted = os.environ.get("GANDEMO_TRAIN_PROCESS", "auto").strip().lower()
+    if wanted in ("0", "false", "no", "thread"):
+        return False
+    if wanted in ("1", "true", "yes", "process"):
+        return True
+    return device.type == "cpu"
+
+
+@dataclass
+class _Recipe:
+    """What the child needs to build the trainer the parent prepared."""
+
+    data: torch.Tensor  # uint8 (N, C, H, W), as the parent's trainer holds it
+    config: TrainConfig
+    out_dir: str
+    resumed: bool
+    data_summary: str
+    nice: int
+    threads: int
+
+
+class TrainingProcess:
+    """A prepared Trainer, run in a child process; stands in for it in the parent (see the module's docstring)."""
+
+    def __init__(self, trainer: Trainer, *, resumed: bool, nice: int = 0) -> None:
+        self.config, self.out_dir, self.device = trainer.config, trainer.out_dir, trainer.device
+        self.data = trainer.data  # the images it learns from (the Train tab shows some beside the samples)
+        context = multiprocessing.get_context("spawn")  # a fork of a threaded web server can inherit held locks
+        self._events = context.Queue()
+        self._stop = context.Event()
+        self._requests, child_end = context.Pipe()
+        self._requests_lock = threading.Lock()
+        recipe = _Recipe(trainer.data.cpu(), trainer.config, str(trainer.out_dir), resumed,
+                         getattr(trainer, "data_summary", "") or "", max(0, nice), torch.get_num_threads())
+        self.process = context.Process(target=_child, args=(recipe, self._events, self._stop, child_end),
+                                       name=f"gandemo-training-{Path(trainer.out_dir).name[:12]}", daemon=True)
+
+    def train(self, cancel: threading.Event | None = None) -> Iterator[TrainEvent]:
+        """Start the child and yield its events until it ends; ``cancel`` stops it like a Trainer's."""
+        self.process.start()
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    self._stop.set()
+                try:
+                    kind, payload = self._events.get(timeout=POLL_S)
+                except queue.Empty:
+                    if self.process.is_alive():
+                        continue
+                    try:  # the child may have sent its last words just before it ended
+                        kind, payload = self._events.get(timeout=1.0)
+                    except queue.Empty:
+                        raise GandemoError(
+                            f"The training process ended unexpectedly (exit code {self.process.exitcode}). The run "
+                            "folder keeps its last checkpoint: resume it to continue.") from None
+                if kind == "event":
+                    yield payload
+                elif kind == "error":
+                    raise GandemoError(payload)
+                elif kind == "crash":
+                    raise RuntimeError(payload)
+                else:  # "end"
+                    return
+        finally:
+            self._stop.set()  # a follower that went away (server stopping) stops the child too
+            self.process.join(timeout=60)
+            if self.process.is_alive():
+                self.process.kill()
+
+    def set_learning_rates(self, lr_g: float | None = None, lr_d: float | None = None,
+                           reason: str = "manual") -> tuple[float, float]:
+        """As ``Trainer.set_learning_rates``, asked of the child's trainer."""
+        return self._ask("set_learning_rates", lr_g, lr_d, reason)
+
+    def lower_learning_rates(self, factor: float = 0.1, reason: str = "manual") -> tuple[float, float]:
+        """As ``Trainer.lower_learning_rates``, asked of the child's trainer."""
+        return self._ask("lower_learning_rates", factor, reason)
+
+    def _ask(self, name: str, *args: Any) -> Any:
+        with self._requests_lock:
+            if not self.process.is_alive():
+                raise InvalidInputError("The training job has ended: there is nothing to change.")
+            self._requests.send((name, args))
+            if not self._requests.poll(ANSWER_TIMEOUT_S):
+                raise GandemoError(f"The training process did not answer within {ANSWER_TIMEOUT_S:.0f} s.")
+            ok, value = self._requests.recv()
+        if not ok:
+            raise InvalidInputError(value)
+        return tuple(value)
+
+
+# ------------------------------------------------------------------------------------------ the child
+def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any) -> None:
+    """The child process: build the trainer, answer requests, train, send every event, say how it ended."""
+    if recipe.nice and hasattr(os, "nice"):
+        os.nice(recipe.nice)
+    torch.set_num_threads(recipe.threads)
+    parent = os.getppid()
+    try:
+        trainer = _build(recipe)
+        threading.Thread(target=_answer, args=(trainer, requests), daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(parent, stop), daemon=True).start()
+        for event in trainer.train(stop):
+            events.put(("event", event))
+        events.put(("end", None))
+    except GandemoError as e:
+        events.put(("error", str(e)))
+    except BaseException as e:  # noqa: BLE001 - the parent says what happened; the server stays up
+        traceback.print_exc()
+        events.put(("crash", f"{type(e).__name__}: {e}"))
+    finally:
+        events.close()
+        events.join_thread()  # everything sent reaches the parent before the process ends
+
+
+def _build(recipe: _Recipe) -> Trainer:
+    """The parent's trainer again: a resumed run from its folder, a new one from its settings."""
+    config = recipe.config
+    if recipe.resumed:
+        trainer = Trainer.resume(recipe.out_dir, recipe.data, out_dir=recipe.out_dir, steps=config.steps)
+        # what the parent changed on top of the saved settings (planned drops asked for now, checkpoints)
+        trainer.config.lr_drops, trainer.config.auto_lr_drop = config.lr_drops, config.auto_lr_drop
+        trainer.config.checkpoint_every = config.checkpoint_every
+        return trainer
+    return Trainer(recipe.data, config, recipe.out_dir, data_summary=recipe.data_summary)
+
+
+def _answer(trainer: Trainer, requests: Any) -> None:
+    """Answer the parent's learning-rate requests with what the trainer says (or why it refuses)."""
+    while True:
+        try:
+            name, args = requests.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if name not in _REQUESTS:
+                raise InvalidInputError(f"Unknown request {name!r}.")
+            requests.send((True, getattr(trainer, name)(*args)))
+        except GandemoError as e:
+            requests.send((False, str(e)))
+
+
+def _watch_parent(parent: int, stop: Any) -> None:
+    """Stop (with a checkpoint, like the Stop button) when the server that started this process is gone."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+            return
+        time.sleep(1.0)

@@ -1,0 +1,106 @@
+"""A training job in its own process (gandemo.train_process): the same run as in a thread, bit for bit;
+stop, learning-rate requests and a dying child handled like the Train tab needs them."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gandemo.errors import GandemoError, InvalidInputError
+from gandemo.gan.train import TrainConfig, Trainer
+from gandemo.train_process import TrainingProcess, use_process
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def images(n: int = 24, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 1, 32, 32), generator=g, dtype=torch.uint8)
+
+
+def config(steps: int = 6, **changes: object) -> TrainConfig:
+    base = {"image_size": 32, "channels": 1, "width_g": 8, "width_d": 8, "batch_size": 4, "steps": steps,
+            "preview_every": 3, "checkpoint_every": 0, "checkpoint_minutes": 0, "seed": 3}
+    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_a_run_in_a_process_is_the_run_in_a_thread(tmp_path: Path) -> None:
+    data = images()
+    in_thread = Trainer(data, config(), tmp_path / "thread")
+    kinds_thread = [e.kind for e in in_thread.train()]
+    runner = TrainingProcess(Trainer(data, config(), tmp_path / "process"), resumed=False)
+    events = list(runner.train())
+    assert runner.process.pid != os.getpid() and runner.process.exitcode == 0
+    assert [e.kind for e in events] == kinds_thread and events[-1].kind == "done"
+    assert any(e.preview is not None for e in events), "no preview came back from the child"
+    a, b = weights(tmp_path / "thread"), weights(tmp_path / "process")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "the child trained a different model"
+
+
+def test_stop_saves_a_checkpoint_and_resuming_in_a_process_continues_exactly(tmp_path: Path) -> None:
+    data = images()
+    whole = Trainer(data, config(steps=10), tmp_path / "whole")
+    list(whole.train())
+
+    runner = TrainingProcess(Trainer(data, config(steps=10), tmp_path / "parts"), resumed=False)
+    cancel = threading.Event()
+    seen = []
+    for event in runner.train(cancel):
+        seen.append(event)
+        if event.kind == "step" and event.step >= 4:
+            cancel.set()
+    assert seen[-1].kind == "stopped" and seen[-1].step < 10, [e.kind for e in seen]
+
+    resumed = Trainer.resume(tmp_path / "parts", data, out_dir=tmp_path / "parts", steps=10)
+    events = list(TrainingProcess(resumed, resumed=True).train())
+    assert events[0].step == seen[-1].step and events[-1].kind == "done" and events[-1].step == 10
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "parts")
+    assert all(torch.equal(a[k], b[k]) for k in a), "a stop and a resume in a process changed the result"
+
+
+def test_learning_rate_requests_reach_the_child_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    runner = TrainingProcess(Trainer(images(), config(steps=400, preview_every=0), tmp_path / "run"), resumed=False)
+    cancel = threading.Event()
+    answers: list[tuple[float, float]] = []
+    applied = []
+    for event in runner.train(cancel):
+        if event.kind == "step" and not answers:
+            with pytest.raises(InvalidInputError, match="lr_g must be"):
+                runner.set_learning_rates(lr_g=5.0)
+            answers.append(runner.lower_learning_rates(0.5))
+        if event.kind == "lr":
+            applied.append(event)
+            cancel.set()
+    assert answers == [(1e-4, 1e-4)], answers
+    assert applied, "the child never applied the change"
+    state = (tmp_path / "run" / "training" / "state.json").read_text()
+    assert "0.0001" in state or "1e-04" in state, "the change is not in the run's state"
+    with pytest.raises(InvalidInputError, match="ended"):
+        runner.lower_learning_rates(0.5)
+
+
+def test_a_child_that_dies_is_reported_not_hung(tmp_path: Path) -> None:
+    runner = TrainingProcess(Trainer(images(), config(steps=100_000, preview_every=0), tmp_path / "run"),
+                             resumed=False)
+    with pytest.raises(GandemoError, match="ended unexpectedly.*resume"):
+        for event in runner.train():
+            if event.kind == "step":
+                runner.process.kill()
+
+
+def test_where_jobs_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANDEMO_TRAIN_PROCESS", raising=False)
+    assert use_process(torch.device("cpu")) and not use_process(torch.device("cuda"))
+    monkeypatch.setenv("GANDEMO_TRAIN_PROCESS", "0")
+    assert not use_process(torch.device("cpu"))
+    monkeypatch.setenv("GANDEMO_TRAIN_PROCESS", "1")
+    assert use_process(torch.device("cuda"))
