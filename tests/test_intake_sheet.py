@@ -95,5 +95,7 @@ def test_sample_indices_and_tile_checks() -> None:
     image = tile(gray, columns=2, gap=1)
     assert image.mode == "LA" and image.size == (17, 17) and image.getpixel((0, 0)) == (7, 255)
     assert image.getpixel((16, 16)) == (0, 0)  # the empty fourth cell: transparent
+    shaped = tile(gray, columns=4, gap=0, rows=4)  # the shape of a 4 x 4 sample grid, 3 cells used
+    assert shaped.size == (32, 32) and shaped.getpixel((8, 0)) == (7, 255) and shaped.getpixel((0, 8)) == (0, 0)
     with pytest.raises(ValueError, match="uint8"):
         tile(torch.zeros(2, 3, 8, 8))

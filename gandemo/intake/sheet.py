@@ -79,16 +79,17 @@ def sheet_columns(n: int) -> int:
     return min(candidates, key=lambda cols: cols * math.ceil(n / cols) - n + 2 * abs(cols - target))
 
 
-def tile(images: torch.Tensor, columns: int | None = None, gap: int = GAP) -> Image.Image:
+def tile(images: torch.Tensor, columns: int | None = None, gap: int = GAP, rows: int | None = None) -> Image.Image:
     """uint8 (N, C, H, W) images (C = 1, 3 or 4) side by side, row by row, ``gap`` px apart, unchanged
     pixel for pixel, on a transparent sheet (mode LA for gray images, else RGBA): gaps and empty cells
-    show the page behind. Opaque images (C = 1 or 3) get an opaque alpha channel."""
+    show the page behind. Opaque images (C = 1 or 3) get an opaque alpha channel. ``rows``: at least
+    this many rows (a grid the shape of another one, with empty cells at the end)."""
     if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in MODES or images.shape[0] == 0:
         raise ValueError(f"tile() takes uint8 (N, 1|3|4, H, W) images with N > 0, got {tuple(images.shape)} "
                          f"{images.dtype}")
     n, c, h, w = images.shape
-    cols = max(1, min(columns or sheet_columns(n), n))
-    rows = math.ceil(n / cols)
+    cols = max(1, columns) if columns else sheet_columns(n)
+    rows = max(math.ceil(n / cols), rows or 0)
     out = 2 if c == 1 else 4
     canvas = np.zeros((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, out), np.uint8)
     pixels = images.detach().cpu().permute(0, 2, 3, 1).numpy()

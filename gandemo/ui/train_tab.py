@@ -167,6 +167,7 @@ LOSS_CURVES = (("loss_d", "train.curve.loss_d", D_COLOUR), ("loss_g", "train.cur
                ("lr_d", "train.plot.lr_d", "#93c5fd"), ("lr_g", "train.plot.lr_g", "#fdba74"))
 PROB_CURVES = (("d_real", "train.curve.d_real", D_COLOUR), ("d_fake", "train.curve.d_fake", G_COLOUR))
 PLOT_ROWS = 2000  # the newest steps the plots show
+PAGE_POINTS = 500  # at most this many of them go to the page (evenly spaced, the newest included)
 PREVIEW_WIDTH = 384  # Trainer.preview's scale_to: the real grid is scaled like the samples
 STRIP_LIMIT = 8  # earlier sample grids in the strip (spread evenly over the run)
 STRIP_WIDTH = 128
@@ -299,7 +300,12 @@ class _View:
         the page's language, then the real grid, the strip and the GIF; what hasn't changed is skipped."""
         status, preview, _, _, health, files, run_dir = self.outputs()
         lang = self.lang
-        rows = [self._lr_shares(r) for r in self.rows[-PLOT_ROWS:]] if self.lr_changed else self.rows
+        rows = self.rows[-PLOT_ROWS:]
+        if len(rows) > PAGE_POINTS:  # a point per pixel or so is all a plot can show; the newest is kept
+            every = -(-len(rows) // PAGE_POINTS)
+            rows = rows[-1 - (len(rows) - 1) // every * every::every]
+        if self.lr_changed:
+            rows = [self._lr_shares(r) for r in rows]
         # the learning rates are drawn once they change; their names are in the colours from the start
         losses = _curve_frame(rows, LOSS_CURVES, lang, None if self.lr_changed else ("loss_d", "loss_g"))
         probs = _curve_frame(rows, PROB_CURVES, lang)
@@ -317,7 +323,7 @@ class _View:
         return (status, preview, gr.update(value=losses, **loss_settings), gr.update(value=probs, **prob_settings),
                 health, files, run_dir, self._changed("real", self._real_grid()),
                 self._changed("strip", self._strip()), self._changed("gif", self.gif),
-                self._changed("watch", gr.update(visible=True)))
+                self._changed("watch", gr.update(visible=True)), self._changed("after", gr.update(visible=True)))
 
     def _changed(self, name: str, value: Any) -> Any:
         if name in self._sent and self._sent[name] == value:
@@ -336,14 +342,19 @@ class _View:
             data = getattr(getattr(self.job, "trainer", None), "data", None)
             if data is None or len(data) == 0:
                 return None
-            native = tile(data[sample_indices(len(data), 16)].cpu(), columns=4, gap=0)
+            # the samples' grid: 4 x 4 (a set under 16 images leaves the last cells empty)
+            native = tile(data[sample_indices(len(data), 16)].cpu(), columns=4, gap=0, rows=4)
             grid = upscale(native, max(1, PREVIEW_WIDTH // (4 * data.shape[-1])))
             self._real = png_file(grid, output_dir("train-real") / "real.png")
         return self._real
 
     def _strip(self) -> list[tuple[str, str]]:
-        """Up to STRIP_LIMIT earlier sample grids, spread evenly from the first preview to the newest."""
-        picked = [self.frames[i] for i in sample_indices(len(self.frames), STRIP_LIMIT)]
+        """Up to STRIP_LIMIT earlier sample grids from the first on, every ``stride``-th preview; the stride
+        doubles when they would be more, so a shown grid stays in place until it makes room."""
+        stride = 1
+        while -(-len(self.frames) // stride) > STRIP_LIMIT:
+            stride *= 2
+        picked = self.frames[::stride]
         for step, frame in picked:
             if step not in self._thumbs:
                 self._thumb_dir = self._thumb_dir or output_dir("train-strip")
@@ -371,12 +382,15 @@ class _View:
 def _follow(job: Job, lang: str | None = None, page: bool = False) -> Any:
     view = _View(job, lang)
     show = view.page_outputs if page else view.outputs
+    every = 1.0 if page else 0.5  # seconds between updates: a page redraws pictures and plots on each
     last_yield = 0.0
     for batch in job.follow():
         for event in batch:
             view.add(event)
-        important = any(e.kind != "step" for e in batch)
-        if important or time.monotonic() - last_yield > 0.5:
+        # a new preview waits for the next half-second update (at 10 steps per preview a fast run makes
+        # dozens a second); the strip and the GIF keep every one
+        important = any(e.kind not in ("step", "preview") for e in batch)
+        if important or time.monotonic() - last_yield > every:
             last_yield = time.monotonic()
             yield show()
     yield show()
@@ -464,8 +478,8 @@ def attach(job_info: dict[str, Any] | None, request: gr.Request) -> Any:
     lang = request_language(request)
     job = JOBS.get((job_info or {}).get("job_id"))
     if job is None:
-        yield (t(STATUS_IDLE, lang), None, *_empty_plots(lang), "", None, "", None, [], None, gr.update(visible=False),
-               job_info)
+        hidden = gr.update(visible=False)
+        yield (t(STATUS_IDLE, lang), None, *_empty_plots(lang), "", None, "", None, [], None, hidden, hidden, job_info)
         return
     for outputs in _follow(job, lang, page=True):
         yield (*outputs, job_info)
@@ -659,7 +673,6 @@ def relabel_length(unit: str, request: gr.Request) -> dict[str, Any]:
 
 
 def build_train_tab(tr: Localizer) -> dict[str, Any]:
-    tr(gr.Markdown(), value="train.lesson")
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             # a scrolling list of a few rows: the summary below says what the upload holds
@@ -674,9 +687,10 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     widgets[name] = setting_widget(tr, name)
 
             with gr.Row():  # what the contact sheet shows: the resolution and how images are made square
-                place("image_size", "arch")
+                place("image_size")
                 fit = tr(gr.Radio(["crop", "pad"], value="crop"), label="train.fit",
                          choices=[("train.fit.crop", "crop"), ("train.fit.pad", "pad")])
+            place("arch")
             with gr.Row():
                 place("steps")
                 unit = tr(gr.Radio(["steps", "epochs"], value="steps"), label="train.unit", info="train.unit.info",
@@ -716,6 +730,7 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     apply_btn = tr(gr.Button(elem_id="train-lr-apply", min_width=80), value="train.lr.apply")
                 lr_note = gr.Markdown(elem_id="train-lr-note")
         with gr.Column(scale=3):
+            tr(gr.Markdown(), value="train.lesson")  # beside the upload: read while the images go up
             # not registered with the Localizer: on a page load ``attach`` writes it (in the page's language),
             # and a second writer could overwrite a finished job's status with the idle line
             status = gr.Markdown(t(STATUS_IDLE, "en"), elem_id="train-status")
@@ -745,18 +760,19 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                                            **{k: v for k, v in prob_empty.items() if k not in ("value", "__type__")}),
                                label="train.plot.d_outputs")
             health = gr.Markdown(elem_id="train-health")
-            with gr.Row():
-                result = tr(gr.File(interactive=False, height=FILE_HEIGHT), label="train.checkpoint")
-                gif = tr(gr.File(interactive=False, height=FILE_HEIGHT, elem_id="train-gif"), label="train.gif")
-            with gr.Row(equal_height=True):
-                run_dir = tr(gr.Textbox(interactive=False, scale=3), label="train.run_dir")
-                open_btn = tr(gr.Button(scale=1), value="train.open")
-            with tr(gr.Accordion("Push to the Hugging Face Hub", open=False), label="train.push"):
-                repo_id = tr(gr.Textbox(), label="train.push.repo_id", placeholder="train.push.repo_id.placeholder")
-                token = tr(gr.Textbox(type="password"), label="train.push.token", info="train.push.token.info")
-                private = tr(gr.Checkbox(value=True), label="train.push.private")
-                push_btn = tr(gr.Button(), value="train.push.button")
-                push_result = gr.Markdown()
+            with gr.Column(visible=False) as after:  # downloads and the run: shown once a run starts
+                with gr.Row():
+                    result = tr(gr.File(interactive=False, height=FILE_HEIGHT), label="train.checkpoint")
+                    gif = tr(gr.File(interactive=False, height=FILE_HEIGHT, elem_id="train-gif"), label="train.gif")
+                with gr.Row(equal_height=True):
+                    run_dir = tr(gr.Textbox(interactive=False, scale=3), label="train.run_dir")
+                    open_btn = tr(gr.Button(scale=1), value="train.open")
+                with tr(gr.Accordion("Push to the Hugging Face Hub", open=False), label="train.push"):
+                    repo_id = tr(gr.Textbox(), label="train.push.repo_id", placeholder="train.push.repo_id.placeholder")
+                    token = tr(gr.Textbox(type="password"), label="train.push.token", info="train.push.token.info")
+                    private = tr(gr.Checkbox(value=True), label="train.push.private")
+                    push_btn = tr(gr.Button(), value="train.push.button")
+                    push_result = gr.Markdown()
     job_info = gr.BrowserState(None, storage_key="gandemo-train-job")
     api_start = gr.Button(visible=False)  # /train: the API's endpoint, with the API's outputs
 
@@ -764,7 +780,7 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                 "fit": fit, "alpha": alpha, "resume": resume, "job_info": job_info}
     settings = [by_param[name] for name in TRAIN_PARAMS]
     outputs = [status, preview, loss_plot, prob_plot, health, result, run_dir, job_info]
-    page_outputs = [*outputs[:-1], real, strip, gif, watch, job_info]
+    page_outputs = [*outputs[:-1], real, strip, gif, watch, after, job_info]
     unit.change(relabel_length, unit, widgets["steps"], api_visibility="private", queue=False)
     for changed in (files, widgets["image_size"], fit, alpha):
         changed.change(learn_from, [files, widgets["image_size"], fit, alpha], [intake, sheet, caption, hint],
