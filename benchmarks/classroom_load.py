@@ -163,15 +163,32 @@ def git_label(repo: Path) -> str:
         return str(repo)
 
 
-def thread_sched(pid: int) -> dict[int, tuple[float, float]]:
-    """(seconds on a CPU, seconds runnable but waiting for a CPU) of each thread of process ``pid``, from
-    /proc/<pid>/task/<tid>/schedstat. The second is what other processes on a busy machine cost us."""
-    out: dict[int, tuple[float, float]] = {}
-    with suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process started from it (the app's training job runs in a child process)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
             with suppress(OSError, ValueError, IndexError):
-                ran, waited = Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[:2]
-                out[int(task)] = (int(ran) / 1e9, int(waited) / 1e9)
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def thread_sched(pid: int, children: bool = False) -> dict[int, tuple[float, float]]:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) of each thread of process ``pid`` (and
+    with ``children`` of the processes it started), from /proc/<pid>/task/<tid>/schedstat. The second is what other processes on a
+    busy machine cost us."""
+    out: dict[int, tuple[float, float]] = {}
+    for proc in descendants(pid) if children else [pid]:
+        with suppress(OSError):
+            for task in os.listdir(f"/proc/{proc}/task"):
+                with suppress(OSError, ValueError, IndexError):
+                    ran, waited = Path(f"/proc/{proc}/task/{task}/schedstat").read_text().split()[:2]
+                    out[int(task)] = (int(ran) / 1e9, int(waited) / 1e9)
     return out
 
 
@@ -478,11 +495,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"training did not start: {monitor.error}\n{app.log_tail()}", file=sys.stderr)
                 else:
                     time.sleep(args.warmup_s)  # first steps (allocations, compilation of kernels) are slower
-                    t0, sched_0, self_0 = time.monotonic(), thread_sched(app.proc.pid), thread_sched(os.getpid())
+                    t0, sched_0, self_0 = time.monotonic(), thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
                     time.sleep(args.unloaded_s)
                     t1 = time.monotonic()
                     result["train_unloaded"] = monitor.rate(t0, t1)
-                    unloaded = sched_delta(sched_0, thread_sched(app.proc.pid))
+                    unloaded = sched_delta(sched_0, thread_sched(app.proc.pid, children=True))
                     train_tid = max(unloaded, key=lambda tid: unloaded[tid][0], default=None)
                     result["sched_unloaded"] = {"app": sched_summary(unloaded, t1 - t0, train_tid),
                                                 "clients": sched_summary(sched_delta(self_0, thread_sched(os.getpid())),
@@ -505,7 +522,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                         args=(i, app.url, args, workdir, barrier, gen_params, interp_params, results, lock))
                        for i in range(args.clients)]
             t_pages = time.monotonic()
-            sched_app_0, sched_self_0 = thread_sched(app.proc.pid), thread_sched(os.getpid())
+            sched_app_0, sched_self_0 = thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
             for t in threads:
                 t.start()
             try:
@@ -513,12 +530,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except threading.BrokenBarrierError:
                 notes.append("not every client was ready at the barrier")
             t_calls = time.monotonic()
-            sched_app_1, sched_self_1 = thread_sched(app.proc.pid), thread_sched(os.getpid())
+            sched_app_1, sched_self_1 = thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
             deadline = t_calls + args.call_timeout * (args.generate_calls + 1) + 60
             for t in threads:
                 t.join(max(0.0, deadline - time.monotonic()))
             t_end = time.monotonic()
-            sched_app_2, sched_self_2 = thread_sched(app.proc.pid), thread_sched(os.getpid())
+            sched_app_2, sched_self_2 = thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
             stuck = sum(t.is_alive() for t in threads)
             if stuck:
                 notes.append(f"{stuck} client thread(s) still running at the deadline")
