@@ -59,7 +59,7 @@ API_NAMES = {"image_size": "resolution", "width_g": "width", "diffaugment": "aug
 # TrainConfig fields, mapped by name; a field added to TrainConfig with a widget joins at the end.
 API_ORDER = ("files", "resolution", "steps", "unit", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "width", "seed",
              "loss", "augment", "mirror", "label_smoothing", "spectral_norm", "d_skip_threshold", "ema_decay",
-             "r1_gamma", "preview_every", "fit", "alpha", "resume", "job_info")
+             "r1_gamma", "preview_every", "fit", "alpha", "resume", "job_info", "auto_lr_drop")
 # the tab's layout of the settings (by field name); a setting with a widget not placed here gets a row of its own
 MAIN_ROW = ("image_size", "arch", "steps", "batch_size")  # arch: MSG-GAN is the remedy for 64 and 128 px
 ADVANCED_ROWS = (("lr_g", "lr_d", "beta1", "beta2"), ("width_g", "seed", "loss"), ("diffaugment",),
