@@ -21,6 +21,7 @@ from gradio_client import Client
 from hub_server import StandInHub
 from PIL import Image
 from safetensors.torch import load_file, save_file
+from test_app_train import named, train_args
 from test_train import coloured_shapes, write_pngs
 
 from gandemo import load_generator
@@ -325,6 +326,18 @@ def test_scales_endpoint_shows_every_scale(client: Client, trained: tuple[Traine
         assert float((native - want).abs().max()) <= 1.0, size
         blown_up = F.interpolate(native[None], scale_factor=128 // size, mode="nearest")[0]
         assert torch.equal(blown_up, cell.permute(2, 0, 1))  # blocky: nearest-neighbour, no smoothing
+
+
+@pytest.mark.app
+@pytest.mark.timeout(600)
+def test_train_an_msg_gan_through_the_api_then_see_its_scales(client: Client, tmp_path: Path) -> None:
+    images = write_pngs(tmp_path / "images", 8)
+    outputs = named(client.predict(**train_args(images, steps=2, resolution="64", width=16, batch_size=4,
+                                                preview_every=10, arch="msg"), api_name="/train"))
+    run = Path(outputs["run_dir"])
+    assert json.loads((run / "config.json").read_text())["arch"] == "msg", outputs["status"]
+    gallery, _ = client.predict(model=str(run), seed=0, num=1, api_name="/scales")
+    assert [Image.open(item["image"]).size for item in gallery] == [(128, 128)] * 5
 
 
 @pytest.mark.app
