@@ -198,6 +198,23 @@ def test_cli_trains_an_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
     assert "--arch {dcgan,msg}" in help_text and "(default: dcgan)" in help_text
 
 
+def test_two_ranks_train_one_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
+    """torchrun with 2 Gloo processes: the ranks' G, D and EMA stay identical after every step (R1 on)."""
+    from test_ddp import assert_one_model, check_rows, cli_env, shown, torchrun
+
+    data, out, check = tmp_path / "shapes", tmp_path / "run", tmp_path / "check.jsonl"
+    write_pngs(data, 12)
+    args = [str(data), "--out", str(out), "--arch", "msg", "--size", "64", "--steps", "3", "--width", "8",
+            "--batch-size", "4", "--preview-every", "0", "--r1", "1", "--device", "cpu"]
+    proc = subprocess.run(torchrun(args), cwd=REPO_ROOT, env=cli_env(hf_env, check), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, shown(proc)
+    rows = check_rows(check)
+    assert [row["ranks"][0]["step"] for row in rows if not row["final"]] == [1, 2, 3] and len(rows[0]["ranks"]) == 2
+    assert_one_model(rows)
+    assert load_generator(str(out), device="cpu").arch == "msg"
+
+
 def test_the_train_tab_and_api_take_the_architecture() -> None:
     assert TrainConfig().arch == "dcgan"  # the default stays the DCGAN
     assert "arch" in train_params()
