@@ -409,10 +409,54 @@ def page_load(url: str, index: int, download_dir: Path | bool, http_timeout: flo
     try:
         client = new_client(url, download_dir, http_timeout)
         results["client"].append(Call(index, "Client()", time.perf_counter() - start))
-        return client
     except Exception as e:  # noqa: BLE001
         results["client"].append(Call(index, "Client()", time.perf_counter() - start, f"{type(e).__name__}: {e}"))
         return None
+    if results.get("events") is not None:
+        start = time.perf_counter()
+        try:
+            page_events(url, client.session_hash, client.config, http_timeout)
+            results["events"].append(Call(index, "load events", time.perf_counter() - start))
+        except Exception as e:  # noqa: BLE001
+            results["events"].append(Call(index, "load events", time.perf_counter() - start,
+                                          f"{type(e).__name__}: {e}"))
+    return client
+
+
+def page_events(url: str, session_hash: str, config: dict[str, Any], http_timeout: float) -> None:
+    """What a browser sends once the page is up: the app's page-load events (e.g. the Generate tab's model
+    description, the Train tab's re-attach), in the client's session, so its later calls share it as a
+    page's clicks do. Gradio sets up a visitor's session state on their first event; a gradio_client
+    Client sends none until its first call."""
+    import httpx
+
+    values = {c["id"]: c.get("props", {}).get("value") for c in config.get("components", [])}
+    loads = [d for d in config.get("dependencies", []) if any(t[1] == "load" for t in d.get("targets", []))]
+    with httpx.Client(timeout=http_timeout) as http:
+        queued = []
+        for dep in loads:
+            body = {"data": [values.get(i) for i in dep.get("inputs", [])], "fn_index": dep["id"],
+                    "session_hash": session_hash, "event_data": None, "trigger_id": None}
+            if dep.get("queue") is False:
+                http.post(f"{url}/gradio_api/run/predict", json=body).raise_for_status()
+            else:
+                resp = http.post(f"{url}/gradio_api/queue/join", json=body)
+                resp.raise_for_status()
+                queued.append(resp.json()["event_id"])
+        if not queued:
+            return
+        waiting = set(queued)
+        with http.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session_hash}) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    waiting.discard(message.get("event_id"))
+                    if not message.get("success", True):
+                        raise RuntimeError(f"a page-load event failed: {str(message.get('output'))[:200]}")
+                if not waiting or message.get("msg") == "close_stream":
+                    return
 
 
 def student(index: int, url: str, args: argparse.Namespace, workdir: Path, barrier: threading.Barrier,
@@ -515,7 +559,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["generate_alone"] = summarise_latency(alone)
 
             # -- 4 + 5. page loads, then everyone clicks at once
-            results: dict[str, list[Any]] = {"get": [], "client": [], "calls": []}
+            results: dict[str, Any] = {"get": [], "client": [], "calls": [],
+                                       "events": None if args.no_page_events else []}
             lock = threading.Lock()
             barrier = threading.Barrier(args.clients + 1)
             threads = [threading.Thread(target=student, name=f"student-{i}", daemon=True,
@@ -545,9 +590,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["load_phase_s"] = t_end - t_calls
             result["get_root"] = summarise_latency(results["get"])
             result["client_creation"] = summarise_latency(results["client"])
+            result["page_events"] = summarise_latency(results["events"] or [])
             result["generate"] = summarise_latency([c for c in calls if c.endpoint == "/generate"])
             result["interpolate"] = summarise_latency([c for c in calls if c.endpoint == "/interpolate"])
-            everything = calls + results["get"] + results["client"]
+            everything = calls + results["get"] + results["client"] + (results["events"] or [])
             result["calls"] = len(everything)
             result["errors"] = sum(c.error is not None for c in everything)
             result["error_samples"] = sorted({f"{c.endpoint}: {c.error}" for c in everything if c.error})[:10]
@@ -670,14 +716,16 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("clients", f"{r['clients']} × ({r['generate_calls_per_client']} /generate + 1 /interpolate + GET / + Client()); "
                     f"HTTP timeout {r['http_timeout_s']:.0f} s, downloads {'on' if r['downloads'] else 'off'}"),
         ("calls (all kinds)", str(r.get("calls", "-"))),
-        ("errors (GET / / Client() / /generate / /interpolate)",
-         f"{r.get('errors', '-')} ({' / '.join(str((r.get(k) or {}).get('errors', '-')) for k in ('get_root', 'client_creation', 'generate', 'interpolate'))})"),
+        ("errors (GET / / Client() / load events / /generate / /interpolate)",
+         f"{r.get('errors', '-')} ({' / '.join(str((r.get(k) or {}).get('errors', '-')) for k in ('get_root', 'client_creation', 'page_events', 'generate', 'interpolate'))})"),
         ("/generate, one client alone" + (" (training running)" if r.get("train") else "") + " p50 / p95 / max",
          lat("generate_alone")),
         (f"/generate under load ({gen.get('n', 0)} calls) p50 / p95 / max", lat("generate")),
         (f"/interpolate under load ({interp.get('n', 0)} calls) p50 / p95 / max", lat("interpolate")),
         ("page load: GET / p50 / p95 / max", lat("get_root")),
         ("page load: gradio_client Client() p50 / p95 / max", lat("client_creation")),
+        ("page load: the page's load events p50 / p95 / max", lat("page_events") if r.get("page_events", {}).get("n")
+         else "not sent (--no-page-events)"),
         ("page-load phase / load phase wall time", f"{fmt_s(r.get('page_load_s'))} / {fmt_s(r.get('load_phase_s'))}"),
         ("training steps/s: unloaded / during page loads / during load",
          "-" if not r.get("train") else
@@ -727,6 +775,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--http-timeout", type=float, default=60.0,
                    help="seconds a client waits for one HTTP request (GET /, config, join the queue, a download) "
                         "before it fails; gradio_client's own default is 20")
+    p.add_argument("--no-page-events", action="store_true",
+                   help="page loads are GET / and Client() only, without the load events a browser sends (earlier runs)")
     p.add_argument("--no-download", action="store_true",
                    help="clients don't download result files (gradio_client downloads them by default)")
     p.add_argument("--mode", choices=["local", "shared"], default=None,

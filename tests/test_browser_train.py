@@ -108,6 +108,12 @@ def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_a
             timeout=RUN_TIMEOUT_MS,
         )
 
+    with step("reload the page (it opens on the Generate tab): the Train tab re-attaches to the running job"):
+        page.reload()
+        expect(page.locator("#generate-btn")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        page.get_by_role("tab", name="Train").click()
+        expect(page.locator("#train-status")).to_contain_text(re.compile(r"Step \d+ / 2000"), timeout=RUN_TIMEOUT_MS)
+
     with step("press Stop and see the run end with its checkpoint"):
         page.locator("#train-stop").click()
         expect(page.locator("#train-status")).to_contain_text(re.compile(r"Stopped at step \d+|Finished 2000 steps"),

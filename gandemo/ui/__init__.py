@@ -48,6 +48,7 @@ def build_app() -> gr.Blocks:
                 build_style_tab(tr)
             with tr(gr.Tab("Check yourself", id="quiz"), label="tab.quiz"):
                 build_quiz_tab(tr)
+        train_parts["job_info"].render()  # the browser's job and owner key, read at page load (see build_train_tab)
         connect(demo, tr, switch)
         demo.unload(close_lab)  # a closed page frees its lab at once
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],

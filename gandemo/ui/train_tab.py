@@ -43,9 +43,10 @@ from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 
-# The nice value of a training job (its process on the CPU, its thread on a GPU): above 0 it yields the CPU
-# to visitors' quick requests (Generate, the Lab) and takes the rest; see benchmarks/classroom_load.py.
-TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "5"))
+# GANDEMO_TRAIN_NICE: the nice value of a training job (its process on the CPU, its thread on a GPU); above 0
+# it yields the CPU to visitors' quick requests. 0 by default: with training in its own process, +5 cost the
+# job half its speed under a class's load and didn't make /generate faster (benchmarks/RESULTS.md).
+TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "0"))
 STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
 
 # Where the Train tab deliberately differs from TrainConfig (whose defaults the CLI uses): the one place.
@@ -773,7 +774,9 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     private = tr(gr.Checkbox(value=True), label="train.push.private")
                     push_btn = tr(gr.Button(), value="train.push.button")
                     push_result = gr.Markdown()
-    job_info = gr.BrowserState(None, storage_key="gandemo-train-job")
+    # rendered by the app outside the tabs (ui/__init__.py): inside the Train tab it would only be read from the
+    # browser's storage once that tab is opened, after the page-load event that re-attaches a reloaded page
+    job_info = gr.BrowserState(None, storage_key="gandemo-train-job", render=False)
     api_start = gr.Button(visible=False)  # /train: the API's endpoint, with the API's outputs
 
     by_param = {**{API_NAMES.get(name, name): w for name, w in widgets.items()}, "files": files, "unit": unit,
@@ -798,5 +801,5 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     api_visibility="private", queue=False)
     refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
     push_btn.click(push, [run_dir, repo_id, token, private, job_info], push_result, api_name="push_to_hub")
-    return {"attach": (attach, job_info, page_outputs), "open_button": open_btn, "run_dir": run_dir,
+    return {"attach": (attach, job_info, page_outputs), "job_info": job_info, "open_button": open_btn, "run_dir": run_dir,
             "settings": widgets}
