@@ -13,8 +13,9 @@ it only over HTTP, with real gradio_client clients:
    read its speed from the streamed status line ("**Step N / M** · X images/s ..."): first unloaded for
    ``--unloaded-s`` seconds, then during the load phase;
 3. one client calls ``/generate`` a few times alone (the single-visitor latency with training running);
-4. page loads: ``--clients`` threads at once each ``GET /`` and create their own gradio_client Client
-   (which fetches the app's config and API info, like a page load); both are timed;
+4. page loads: ``--clients`` threads at once each ``GET /``, create their own gradio_client Client
+   (which fetches the app's config and API info) and send the page's load events in that client's
+   session, as a browser does once the page is up (``--no-page-events``: without them); all timed;
 5. load phase: after a barrier, every client calls ``/generate`` ``--generate-calls`` times (model
    fashion-mnist, 16 images, truncation 0; the first with seed 0, the default a class clicks, then random
    seeds) and ``/interpolate`` once (seed 0 to a random seed, 24 frames, slerp, "A → B", 12 fps);
