@@ -48,6 +48,13 @@ def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
     dx = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
+    return shift_images(x, dy, dx)
+
+
+def shift_images(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Shift image i by (dy[i], dx[i]) pixels (both shaped (N, 1, 1)); what comes in from outside is the
+    background value -1 (beyond a 1-pixel border the shift is clamped)."""
+    n, _, h, w = x.shape
     ys = torch.arange(h, device=x.device).view(1, h, 1) + dy
     xs = torch.arange(w, device=x.device).view(1, 1, w) + dx
     padded = F.pad(x, (1, 1, 1, 1), value=-1.0)

@@ -30,6 +30,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from ..errors import UnsupportedCheckpointError
+from .augment import shift_images
 from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init
 
 ARCHITECTURES = ("dcgan", "msg")  # TrainConfig.arch's values; config.json's "arch" (absent: dcgan)
@@ -204,15 +205,8 @@ def _color(x: torch.Tensor, brightness: torch.Tensor, saturation: torch.Tensor, 
 
 def _translate(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Shift image i by shift[:, i] = (dy, dx) pixels, filling with the background value -1 (augment._translation)."""
-    n, _, h, w = x.shape
-    dy, dx = shift[0].view(n, 1, 1), shift[1].view(n, 1, 1)
-    ys = torch.arange(h, device=x.device).view(1, h, 1) + dy
-    xs = torch.arange(w, device=x.device).view(1, 1, w) + dx
-    padded = F.pad(x, (1, 1, 1, 1), value=-1.0)
-    ys = (ys + 1).clamp(0, h + 1).expand(n, h, w)
-    xs = (xs + 1).clamp(0, w + 1).expand(n, h, w)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1).expand(n, h, w)
-    return padded.permute(0, 2, 3, 1)[batch, ys, xs].permute(0, 3, 1, 2).contiguous()
+    n = x.shape[0]
+    return shift_images(x, shift[0].view(n, 1, 1), shift[1].view(n, 1, 1))
 
 
 def _cutout(x: torch.Tensor, corner: torch.Tensor, side: int, size: int) -> torch.Tensor:
