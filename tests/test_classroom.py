@@ -27,18 +27,22 @@ def handlers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 -
 def test_the_same_grid_is_computed_once(handlers, tmp_path: Path) -> None:
     first = handlers.generate("fashion-mnist", 0, 16, 0)
     second = handlers.generate("fashion-mnist", 0, 16, 0)
-    assert first[0] == second[0] and first[1] == second[1] and first[3] == second[3]
-    assert len(list((tmp_path / "outputs").iterdir())) == 1, "the second request wrote its files again"
+    assert first[0] == second[0] and first[2] == second[2]
+    assert len(list((tmp_path / "outputs").iterdir())) == 1, "the second request wrote its picture again"
+    files = handlers.grid_files("fashion-mnist", 0, 16, 0)
+    assert files == handlers.grid_files("fashion-mnist", 0, 16, 0)
+    assert len(list((tmp_path / "outputs").iterdir())) == 2, "the files to keep were written twice"
     other = handlers.generate("fashion-mnist", 1, 16, 0)
     assert other[0] != first[0]
 
 
 def test_a_cached_result_whose_files_are_gone_is_computed_again(handlers, tmp_path: Path) -> None:
     first = handlers.generate("fashion-mnist", 5, 4, 0)
-    for f in first[1]:
+    files = handlers.grid_files("fashion-mnist", 5, 4, 0)
+    for f in [first[0], *files]:
         Path(f).unlink()
-    again = handlers.generate("fashion-mnist", 5, 4, 0)
-    assert all(Path(f).is_file() for f in again[1])
+    assert Path(handlers.generate("fashion-mnist", 5, 4, 0)[0]).is_file()
+    assert all(Path(f).is_file() for f in handlers.grid_files("fashion-mnist", 5, 4, 0))
 
 
 def test_interpolations_are_cached_too(handlers, tmp_path: Path) -> None:
