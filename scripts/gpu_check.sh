@@ -5,7 +5,7 @@
 #
 #   1. here, once (needs PyPI):  scripts/gpu_check.sh prepare
 #      downloads the wheels the device image lacks (gradio 6.31 and its dependencies, for its CPython 3.12
-#      on x86-64) into .whl/ in the repository root (ignored by git through .git/info/exclude; about 40 MB,
+#      on x86-64) into .whl/ in the repository root (ignored by git through .gitignore; about 40 MB,
 #      under the tool's 64 MiB for the tree that travels);
 #   2. with the device tool: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=540)
 #      installs what is missing from .whl/ (pip --no-index: nothing is fetched), runs the check with its
