@@ -121,6 +121,14 @@ def test_forty_files_make_a_summary_and_a_contact_sheet_on_one_screen(page: Page
             "40 files: 37 usable, 3 skipped (empty.jpg: empty file, notes.png: not an image, cut.jpg: truncated)",
             timeout=STEP_TIMEOUT_MS)
 
+    with step("switch to Vietnamese and back: the summary line follows the language"):
+        page.get_by_role("radio", name="Tiếng Việt").check()
+        expect(page.locator("#train-intake")).to_contain_text("40 tệp: 37 ảnh dùng được, 3 tệp bị bỏ qua",
+                                                              timeout=STEP_TIMEOUT_MS)
+        page.get_by_role("radio", name="English").check()
+        expect(page.locator("#train-intake")).to_contain_text("40 files: 37 usable, 3 skipped",
+                                                              timeout=STEP_TIMEOUT_MS)
+
     with step("the page stays under 1.5 screen heights, with summary, settings and Start on the first screen"):
         page.evaluate("() => window.scrollTo(0, 0)")
         height = page.evaluate("() => document.documentElement.scrollHeight")

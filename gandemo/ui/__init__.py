@@ -49,7 +49,10 @@ def build_app() -> gr.Blocks:
             with tr(gr.Tab("Check yourself", id="quiz"), label="tab.quiz"):
                 build_quiz_tab(tr)
         train_parts["job_info"].render()  # the browser's job and owner key, read at page load (see build_train_tab)
-        connect(demo, tr, switch)
+        switched = connect(demo, tr, switch)
+        # the upload's summary and the sheet's caption are written from the data: write them again, in the new language
+        learn, learn_in, learn_out = train_parts["learn_from"]
+        switched.then(learn, learn_in, learn_out, api_visibility="private", show_progress="hidden")
         demo.unload(close_lab)  # a closed page frees its lab at once
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],
                   api_visibility="private")

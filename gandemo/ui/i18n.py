@@ -114,8 +114,9 @@ def language_switch() -> gr.Radio:
                     container=False, elem_id="language-switch", scale=0, min_width=220)
 
 
-def connect(demo: gr.Blocks, tr: Localizer, switch: gr.Radio) -> None:
-    """Wire the page load and the switch to the localizer (private events: not part of the API)."""
+def connect(demo: gr.Blocks, tr: Localizer, switch: gr.Radio) -> Any:
+    """Wire the page load and the switch to the localizer (private events: not part of the API); returns the
+    switch's event, for texts a tab writes from data (``.then``: they follow in the new language)."""
 
     def on_load(request: gr.Request) -> list[Any]:
         params = getattr(request, "query_params", None) or {}
@@ -130,4 +131,4 @@ def connect(demo: gr.Blocks, tr: Localizer, switch: gr.Radio) -> None:
         return tr.updates(lang)
 
     demo.load(on_load, None, [switch, *tr.outputs], api_visibility="private", queue=False, show_progress="hidden")
-    switch.input(on_switch, switch, tr.outputs, api_visibility="private", queue=False, show_progress="hidden")
+    return switch.input(on_switch, switch, tr.outputs, api_visibility="private", queue=False, show_progress="hidden")

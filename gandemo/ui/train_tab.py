@@ -801,5 +801,6 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                     api_visibility="private", queue=False)
     refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
     push_btn.click(push, [run_dir, repo_id, token, private, job_info], push_result, api_name="push_to_hub")
-    return {"attach": (attach, job_info, page_outputs), "job_info": job_info, "open_button": open_btn, "run_dir": run_dir,
+    learn = (learn_from, [files, widgets["image_size"], fit, alpha], [intake, sheet, caption, hint])
+    return {"attach": (attach, job_info, page_outputs), "job_info": job_info, "learn_from": learn, "open_button": open_btn, "run_dir": run_dir,
             "settings": widgets}
