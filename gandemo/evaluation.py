@@ -87,6 +87,11 @@ class FashionClassifier(nn.Module):
 
 def save_classifier(model: FashionClassifier, folder: str | Path, extra: dict[str, Any] | None = None) -> None:
     """model.safetensors + config.json (architecture, plus ``extra`` such as class names and accuracy)."""
+    save_model_folder(model, {**model.config(), **(extra or {})}, folder)
+
+
+def save_model_folder(model: nn.Module, config: dict[str, Any], folder: str | Path) -> None:
+    """An evaluation network's folder: its weights as model.safetensors and ``config`` as config.json."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -94,24 +99,29 @@ def save_classifier(model: FashionClassifier, folder: str | Path, extra: dict[st
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # One metadata key only: safetensors writes several in random order, which would make files differ byte-wise.
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    config = {**model.config(), **(extra or {})}
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def read_model_folder(folder: Path, architecture: str, what: str, made_by: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(config, weights) of a folder written by ``save_model_folder``, checked to hold ``architecture``;
+    ``what`` and ``made_by`` (the script that trains one) complete the message when it holds none."""
+    from safetensors.torch import load_file
+
+    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
+    if not config_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no {what} (config.json + model.safetensors); train one with {made_by}")
+    config = json.loads(config_path.read_text())
+    if config.get("architecture") != architecture:
+        raise ValueError(f"{config_path} describes {config.get('architecture')!r}, not {architecture!r}")
+    return config, load_file(str(weights_path))
 
 
 def load_classifier(folder: str | Path | None = None, device: str | torch.device = "cpu") -> FashionClassifier:
     """The classifier in ``folder`` (default: the committed ``benchmarks/fashion_classifier``), in eval mode."""
-    from safetensors.torch import load_file
-
     folder = Path(folder) if folder is not None else DEFAULT_CLASSIFIER_DIR
-    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
-    if not config_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(f"{folder} holds no classifier (config.json + model.safetensors); "
-                                "train one with scripts/train_classifier.py")
-    config = json.loads(config_path.read_text())
-    if config.get("architecture") != ARCHITECTURE:
-        raise ValueError(f"{config_path} describes {config.get('architecture')!r}, not {ARCHITECTURE!r}")
+    config, state = read_model_folder(folder, ARCHITECTURE, "classifier", "scripts/train_classifier.py")
     model = FashionClassifier(**{k: config[k] for k in CONFIG_KEYS})
-    model.load_state_dict(load_file(str(weights_path)), strict=True)
+    model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 
 

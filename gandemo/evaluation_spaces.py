@@ -21,7 +21,6 @@ both classifiers, the class balance (max / min class frequency and normalised en
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +36,8 @@ from .evaluation import (
     feature_stats,
     frechet_distance_from_stats,
     load_classifier,
+    read_model_folder,
+    save_model_folder,
 )
 
 DEFAULT_JUDGE_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "fashion_judge"
@@ -86,29 +87,15 @@ class FashionJudge(nn.Module):
 
 def save_judge(model: FashionJudge, folder: str | Path, extra: dict[str, Any] | None = None) -> None:
     """model.safetensors + config.json, like ``gandemo.evaluation.save_classifier``."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps({**model.config(), **(extra or {})}, indent=2) + "\n")
+    save_model_folder(model, {**model.config(), **(extra or {})}, folder)
 
 
 def load_judge(folder: str | Path | None = None) -> FashionJudge:
     """The judge in ``folder`` (default: ``benchmarks/fashion_judge``), in eval mode."""
-    from safetensors.torch import load_file
-
     folder = Path(folder) if folder is not None else DEFAULT_JUDGE_DIR
-    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
-    if not config_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(f"{folder} holds no judge (config.json + model.safetensors); "
-                                "train one with benchmarks/train_judge.py")
-    config = json.loads(config_path.read_text())
-    if config.get("architecture") != JUDGE_ARCHITECTURE:
-        raise ValueError(f"{config_path} describes {config.get('architecture')!r}, not {JUDGE_ARCHITECTURE!r}")
+    config, state = read_model_folder(folder, JUDGE_ARCHITECTURE, "judge", "benchmarks/train_judge.py")
     model = FashionJudge(**{k: config[k] for k in JUDGE_CONFIG_KEYS})
-    model.load_state_dict(load_file(str(weights_path)), strict=True)
+    model.load_state_dict(state, strict=True)
     return model.eval()
 
 
