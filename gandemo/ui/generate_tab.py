@@ -254,8 +254,9 @@ def _interpolation_files(args: list[Any]) -> list[str]:
         out = output_dir("interpolation")
         stem = f"{_slug(args[0])}_{seeds[0]}-{seeds[1]}_{args[4]}_{len(images)}f"
         scale = display_scale(gen.image_size, target=256)
-        files = [str(write_animation(images, out / f"{stem}.gif", fps=fps, scale=scale)),
-                 str(write_animation(images, out / f"{stem}.webp", fps=fps, scale=scale)),
+        shown = RESULTS.get(("shown", *key, fps))  # the GIF on the screen is the one to keep: not written twice
+        gif = shown[1] if shown is not None else str(write_animation(images, out / f"{stem}.gif", fps=fps, scale=scale))
+        files = [gif, str(write_animation(images, out / f"{stem}.webp", fps=fps, scale=scale)),
                  png_file(frame_strip(images), out / f"{stem}_strip.png")]
         RESULTS.put(("files", *key, fps), files, files)
     return files
