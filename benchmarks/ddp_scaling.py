@@ -74,7 +74,7 @@ def worker(args: argparse.Namespace) -> None:
         print(RESULT + json.dumps({"images_per_s": images / wall, "cpu_s_per_1000": 1000 * cpu_all / images,
                                    "precision": str(trainer.amp_dtype).removeprefix("torch."),
                                    "backend": ranks.backend or "-"}), flush=True)
-    distributed.teardown()
+    distributed.teardown(finished=True)
 
 
 def run(processes: int, threads: int, batch: int, args: argparse.Namespace) -> dict:

@@ -191,10 +191,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     # started by torchrun (RANK, WORLD_SIZE, LOCAL_RANK): DistributedDataParallel, NCCL on GPUs, Gloo on CPUs
     ranks = distributed.init(args.device)
+    finished = False
     try:
-        return _train(args, ranks)
+        code = _train(args, ranks)
+        finished = code == 0
+        return code
     finally:
-        distributed.teardown()
+        distributed.teardown(finished)
 
 
 def _train(args: argparse.Namespace, ranks: Any) -> int:

@@ -243,7 +243,7 @@ out["kinds"] = [e.kind for e in trainer.train()]
 out["lr"] = list(trainer.learning_rates)
 out["lr_changes"] = trainer.lr_changes
 print("HELPERS " + json.dumps(out), flush=True)
-distributed.teardown()
+distributed.teardown(finished=True)
 """
 
 

@@ -33,6 +33,7 @@ already copied each rank's own.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -259,10 +260,21 @@ def init(device: str | torch.device | None = None) -> Dist:
     return _current
 
 
-def teardown() -> None:
-    """Leave the process group (if this process joined one)."""
+def teardown(finished: bool = False) -> None:
+    """Leave the process group (if this process joined one).
+
+    First the objects that still hold the group (the DistributedDataParallel wrappers of a finished
+    Trainer, often kept alive only by reference cycles) are collected while the interpreter is whole:
+    left to interpreter shutdown, Gloo's threads were torn down mid-flight and a rank died with
+    "terminate called without an active exception" (SIGABRT) after a run had finished. ``finished``
+    (every rank ended the run normally): also wait at a barrier, so that no rank closes its connections
+    while another is still in its last collective. Not after an error: the other ranks may be inside a
+    different collective, and a barrier would then hang until the group's timeout."""
     global _current
     if _current.active and dist.is_initialized():
+        gc.collect()
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
     _current = _SINGLE
 
