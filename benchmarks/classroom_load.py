@@ -21,6 +21,13 @@ it only over HTTP, with real gradio_client clients:
    seeds) and ``/interpolate`` once (seed 0 to a random seed, 24 frames, slerp, "A → B", 12 fps);
 6. stop the training job with ``/stop_training`` and the app.
 
+The clients run in this process at nice 19 (``--clients-nice``): in a class they are the students'
+computers, and here gradio_client's threads (two per call, each polling every 50 ms) would otherwise take
+about three times the server's CPU per call from the 2 cores the app and its training job share. The
+clients also share their TLS contexts (``--no-client-tls-cache``: not): gradio_client builds a new one,
+parsing the CA bundle, for each of its three requests per call, which was 76% of its CPU. The CPU rows
+count each process's total (threads that ended included) and the machine's.
+
 Every call's latency and exception is recorded (a failed call is counted, never fatal) and a markdown
 table is printed, with the goal from the issue: 0 errors, ``/generate`` p95 < 1.5 s, and the training
 job keeping at least half its unloaded speed. The CPU time the app's threads and this process (the
@@ -39,6 +46,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -191,6 +199,40 @@ def thread_sched(pid: int, children: bool = False) -> dict[int, tuple[float, flo
                     ran, waited = Path(f"/proc/{proc}/task/{task}/schedstat").read_text().split()[:2]
                     out[int(task)] = (int(ran) / 1e9, int(waited) / 1e9)
     return out
+
+
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far, its exited threads included (unlike schedstat)."""
+    with suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+    return 0.0
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (steal counts as busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
+    return (total - idle) / CLOCK_TICK, total / CLOCK_TICK
+
+
+def cpu_snapshot(app_pid: int, train_pids: list[int]) -> dict[str, float]:
+    """Process-level CPU seconds: the server, the training job's process(es), this process (the clients),
+    and the machine (busy, total)."""
+    busy, total = machine_cpu()
+    train = sum(process_cpu(p) for p in train_pids)
+    return {"server": process_cpu(app_pid), "training": train, "clients": sum(os.times()[:2]),
+            "machine_busy": busy, "machine_total": total}
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    d = {k: after[k] - before[k] for k in before}
+    d["other"] = d["machine_busy"] - d["server"] - d["training"] - d["clients"]
+    return d
 
 
 def sched_delta(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]]) -> dict[int, tuple[float, float]]:
@@ -385,6 +427,34 @@ def timed_call(client: Any, index: int, api_name: str, kwargs: dict[str, Any], t
         return Call(index, api_name, time.perf_counter() - start, f"{type(e).__name__}: {str(e)[:200]}")
 
 
+def cache_client_tls_contexts() -> None:
+    """Make gradio_client's many HTTP clients share TLS contexts (``--no-client-tls-cache`` to not).
+
+    gradio_client opens a new httpx client for each request (the queue join, the event stream, each file
+    download), and each new httpx client parses certifi's CA bundle into a new TLS context: measured here,
+    76% of the clients' CPU and ~100 ms per call, to talk plain HTTP to 127.0.0.1. A browser does nothing
+    of the kind. Sharing the contexts (same settings, same context) changes nothing that is sent."""
+    import httpx._transports.default as transports
+
+    plain = transports.create_ssl_context
+    if getattr(plain, "cached", False):
+        return
+    made: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    def shared(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if not isinstance(verify, bool) or cert is not None:
+            return plain(verify=verify, cert=cert, trust_env=trust_env)
+        key = (verify, trust_env)
+        with lock:
+            if key not in made:
+                made[key] = plain(verify=verify, cert=cert, trust_env=trust_env)
+            return made[key]
+
+    shared.cached = True  # type: ignore[attr-defined]
+    transports.create_ssl_context = shared
+
+
 def new_client(url: str, download: Path | bool, http_timeout: float) -> Any:
     """A gradio_client Client; ``http_timeout`` replaces its 20 s default for each HTTP request (a browser
     waits longer than that, and a slow answer is already counted in the latencies)."""
@@ -489,6 +559,39 @@ def student(index: int, url: str, args: argparse.Namespace, workdir: Path, barri
                 client.close()
 
 
+def start_profiler(path: str, pid: int) -> subprocess.Popen[bytes]:
+    """``py-spy record`` of the app's process (not its children) for the load phase, raw collapsed stacks."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on the PATH (pip install py-spy)")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking",
+                             "--threads", "-o", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profiler(proc: subprocess.Popen[bytes], path: Path, top: int = 25) -> list[str]:
+    """Stop py-spy (it writes its file on SIGINT); the functions with the most samples, on or under them."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return ["py-spy did not stop"]
+    if not path.is_file():
+        return ["py-spy wrote nothing"]
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        for frame in {re.sub(r":\d+\)$", ")", f) for f in stack.split(";")[1:]}:
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
+    return [f"{n / total:.1%} {frame}" for frame, n in ranked[:top]] if total else ["no samples"]
+
+
 def summarise_latency(calls: list[Call]) -> dict[str, Any]:
     ok = [c.seconds for c in calls if c.error is None]
     return {"n": len(calls), "errors": sum(c.error is not None for c in calls),
@@ -510,6 +613,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients, "generate_calls_per_client": args.generate_calls, "train": not args.no_train,
         "train_size": args.train_size, "downloads": not args.no_download,
         "http_timeout_s": args.http_timeout, "call_timeout_s": args.call_timeout, "mode": args.mode or "app default",
+        "clients_nice": args.clients_nice, "client_tls_cache": not args.no_client_tls_cache,
     }
     result.update({f"app_{k}": v for k, v in app_facts(repo, env).items()})
     train_client = None
@@ -520,6 +624,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t_start = time.monotonic()
         with running_app(repo, workdir, env) as app:
             result["startup_s"] = time.monotonic() - t_start
+            if not args.no_client_tls_cache:
+                cache_client_tls_contexts()
+            if args.clients_nice:
+                # the clients stand in for the class's own computers: from here on this thread, and every
+                # thread it starts (the clients and gradio_client's), yields the CPU to the app and its job
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), args.clients_nice)
             main_client = new_client(app.url, False, args.http_timeout)
             gen_params = endpoint_params(main_client, "/generate")
             interp_params = endpoint_params(main_client, "/interpolate")
@@ -569,6 +679,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        for i in range(args.clients)]
             t_pages = time.monotonic()
             sched_app_0, sched_self_0 = thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
+            train_pids = [p for p in descendants(app.proc.pid) if p != app.proc.pid]
+            cpu_0 = cpu_snapshot(app.proc.pid, train_pids)
             for t in threads:
                 t.start()
             try:
@@ -577,11 +689,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 notes.append("not every client was ready at the barrier")
             t_calls = time.monotonic()
             sched_app_1, sched_self_1 = thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
+            cpu_1 = cpu_snapshot(app.proc.pid, train_pids)
+            profiler = start_profiler(args.profile, app.proc.pid) if args.profile else None
             deadline = t_calls + args.call_timeout * (args.generate_calls + 1) + 60
             for t in threads:
                 t.join(max(0.0, deadline - time.monotonic()))
             t_end = time.monotonic()
             sched_app_2, sched_self_2 = thread_sched(app.proc.pid, children=True), thread_sched(os.getpid())
+            cpu_2 = cpu_snapshot(app.proc.pid, train_pids)
+            result["cpu_page_loads"] = cpu_delta(cpu_0, cpu_1) | {"wall_s": t_calls - t_pages}
+            result["cpu_load"] = cpu_delta(cpu_1, cpu_2) | {"wall_s": t_end - t_calls}
+            if profiler is not None:
+                result["profile"] = stop_profiler(profiler, Path(args.profile))
             stuck = sum(t.is_alive() for t in threads)
             if stuck:
                 notes.append(f"{stuck} client thread(s) still running at the deadline")
@@ -695,9 +814,25 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
                      "of the time")
         return text
 
+    def cpu(key: str) -> str:
+        c = r.get(key)
+        if not c or not c.get("wall_s"):
+            return "-"
+        wall = c["wall_s"]
+        return (f"machine busy {c['machine_busy'] / wall:.2f} of {c['machine_total'] / wall:.2f} cores: server "
+                f"{c['server'] / wall:.2f}, training job {c['training'] / wall:.2f}, clients {c['clients'] / wall:.2f}, "
+                f"other processes {max(0.0, c['other']) / wall:.2f}")
+
     def work() -> str:
         app = (r.get("sched_load") or {}).get("app") or {}
         n = (r.get("generate") or {}).get("n", 0) + (r.get("interpolate") or {}).get("n", 0)
+        c = r.get("cpu_load")
+        if c and n:  # process totals: threads that ended during the phase count too
+            text = f"server {c['server']:.1f} CPU s for {n} calls ({c['server'] / n * 1000:.0f} ms per call)"
+            if r.get("train"):
+                steps = (r.get("train_during_load") or {}).get("steps") or 0
+                text += f"; training job {c['training']:.1f} CPU s for {steps:.0f} steps"
+            return text + f"; clients {c['clients']:.1f} CPU s ({c['clients'] / n * 1000:.0f} ms per call)"
         if not app or not n:
             return "-"
         train = app.get("training_thread") or {}
@@ -715,7 +850,9 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("app", f"{r['label']}"),
         ("clients", f"{r['clients']} × ({r['generate_calls_per_client']} /generate + 1 /interpolate + GET / + Client()); "
-                    f"HTTP timeout {r['http_timeout_s']:.0f} s, downloads {'on' if r['downloads'] else 'off'}"),
+                    f"HTTP timeout {r['http_timeout_s']:.0f} s, downloads {'on' if r['downloads'] else 'off'}, "
+                    f"clients at nice {r.get('clients_nice', 0)}"
+                    f"{', sharing TLS contexts' if r.get('client_tls_cache') else ''}"),
         ("calls (all kinds)", str(r.get("calls", "-"))),
         ("errors (GET / / Client() / load events / /generate / /interpolate)",
          f"{r.get('errors', '-')} ({' / '.join(str((r.get(k) or {}).get('errors', '-')) for k in ('get_root', 'client_creation', 'page_events', 'generate', 'interpolate'))})"),
@@ -732,10 +869,12 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
          "-" if not r.get("train") else
          f"{fmt(unloaded)} / {fmt(pages)} / {fmt(loaded)}"),
         ("training speed kept under load", ratio),
-        ("app CPU work in the load phase (depends little on other load)", work()),
-        ("where the time went, unloaded training", where("sched_unloaded")),
-        ("where the time went, page loads", where("sched_page_loads")),
-        ("where the time went, load phase", where("sched_load")),
+        ("CPU work in the load phase (depends little on other load)", work()),
+        ("CPU, page loads (process totals)", cpu("cpu_page_loads")),
+        ("CPU, load phase (process totals)", cpu("cpu_load")),
+        ("run-queue view, unloaded training (threads alive at both ends)", where("sched_unloaded")),
+        ("run-queue view, page loads (threads alive at both ends)", where("sched_page_loads")),
+        ("run-queue view, load phase (threads alive at both ends)", where("sched_load")),
         ("app log: unexpected errors / tracebacks",
          f"{r.get('app_log_unexpected_errors', '-')} / {r.get('app_log_tracebacks', '-')}"),
         ("machine", f"{r['machine']}, torch threads in the app: {r.get('app_torch_threads', '?')}"),
@@ -758,6 +897,9 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append("\nerrors seen: " + "; ".join(r["error_samples"]))
     if r.get("notes"):
         lines.append("\nnotes: " + "; ".join(r["notes"]))
+    if r.get("profile"):
+        lines.append("\nthe app's busiest functions in the load phase (py-spy, share of samples on or under each):")
+        lines += [f"    {row}" for row in r["profile"]]
     return "\n".join(lines)
 
 
@@ -783,6 +925,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=["local", "shared"], default=None,
                    help="GANDEMO_MODE for the app (default: the app's own choice, local on 127.0.0.1)")
     p.add_argument("--label", default=None, help="name of this run in the table (default: the repo's commit)")
+    p.add_argument("--clients-nice", type=int, default=19, choices=range(0, 20), metavar="0-19",
+                   help="nice value of the clients (this process, once the app is up); default 19: a class's "
+                        "browsers run on their own computers, and gradio_client's polling threads cost about "
+                        "3x the server's CPU per call; 0 lets them compete with the app as equals")
+    p.add_argument("--no-client-tls-cache", action="store_true",
+                   help="let every gradio_client request parse the CA bundle again, as gradio_client does (by default "
+                        "the clients share TLS contexts: that parsing was 76%% of their CPU)")
+    p.add_argument("--profile", default=None, metavar="FILE",
+                   help="record the app with py-spy during the load phase into FILE (raw stacks) and list the "
+                        "busiest functions")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (app log, outputs)")
     args = p.parse_args(argv)
     if args.quick:

@@ -55,6 +55,14 @@ def image_loaded(page: Page, selector: str) -> dict[str, Any]:
     return img.evaluate("i => ({src: i.getAttribute('src'), width: i.naturalWidth, height: i.naturalHeight})")
 
 
+def rendered(page: Page, selector: str) -> dict[str, Any]:
+    """How big the picture under ``selector`` is drawn (object-fit: contain inside its box) and how it is scaled."""
+    return page.locator(f"{selector} img").first.evaluate(
+        "i => { const r = i.getBoundingClientRect(), s = Math.min(r.width / i.naturalWidth, r.height / i.naturalHeight);"
+        " return {width: i.naturalWidth * s, height: i.naturalHeight * s,"
+        " rendering: getComputedStyle(i).imageRendering}; }")
+
+
 def expect_text(page: Page, selector: str, pattern: str) -> None:
     from playwright.sync_api import expect
 
@@ -94,6 +102,13 @@ def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors:
         strip = image_loaded(page, "#frame-strip")
         animation = image_loaded(page, "#animation")
         assert strip["width"] > strip["height"] > 0, strip
+        # both come at native size (24 frames of 32 px: 12 x 2) and are shown enlarged
+        assert (strip["width"], strip["height"], animation["width"]) == (384, 64, 32), (strip, animation)
+        # enlarged on the page, with crisp pixels
+        shown_strip, shown_animation = rendered(page, "#frame-strip"), rendered(page, "#animation")
+        assert shown_strip["width"] >= 2 * strip["width"] and shown_animation["height"] >= 200, (shown_strip,
+                                                                                                  shown_animation)
+        assert {shown_strip["rendering"], shown_animation["rendering"]} <= {"pixelated", "crisp-edges"}
         assert animation["src"].endswith(".gif") and "106-1" in animation["src"], animation
         page.locator("#anim-files-btn").click()
         expect_text(page, "#anim-files", r"_106-1_slerp_24f\s*\.webp")  # GIF, WebP and the native strip

@@ -6,7 +6,7 @@ import gradio as gr
 
 from .. import __version__
 from ..i18n import t
-from .generate_tab import build_generate_tab, load_model
+from .generate_tab import ENLARGE_CSS, build_generate_tab, load_model
 from .i18n import Localizer, connect, language_switch
 from .lab_tab import build_lab_tab, close_lab
 from .quiz_tab import build_quiz_tab
@@ -17,7 +17,7 @@ CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; image-rendering: crisp-edges; }
 #model-info { min-height: 6em; }
 #language-switch { margin-left: auto; }
-"""
+""" + ENLARGE_CSS
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 

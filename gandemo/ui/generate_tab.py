@@ -120,12 +120,18 @@ RESULTS = ResultCache()
 
 
 # What a class costs the server (benchmarks/classroom_load.py): every file an answer names is copied into
-# Gradio's cache and then downloaded, each through the whole HTTP stack. So /generate and /interpolate
-# answer with the pictures a person looks at, one file each, drawn no bigger than needed; the files to
-# keep (native and large PNG, GIF, WebP, frame strip) are written when someone asks for them.
-GRID_DISPLAY_PX = 512
-STRIP_DISPLAY_PX = 1024
+# Gradio's cache and then downloaded, each through the whole HTTP stack, and encoding big pictures was a
+# third of the server's work per click. So /generate and /interpolate answer with the pictures a person
+# looks at, one file each: the grid enlarged to fit 512 px, the frame strip and the GIF at their native
+# resolution (one pixel per generated pixel), which the page enlarges with crisp pixels (CSS below). The
+# files to keep (native and large PNG, large GIF, WebP, frame strip) are written when someone asks.
+GRID_DISPLAY_PX = 512  # the grid's size on the screen at most; the animation is shown half as tall
 GRID_DOWNLOAD_PX = 768
+ENLARGE_CSS = """
+.enlarge img { object-fit: contain !important; }
+#frame-strip .image-frame { width: 100%; height: auto; }
+#frame-strip img { width: 100%; height: auto; max-height: 640px; }
+"""
 
 
 def _grid(model: str, seed: float, num: float, truncation: float) -> tuple[Generator, Any, tuple[Any, ...]]:
@@ -147,6 +153,8 @@ def generate(model: str, seed: float, num: float, truncation: float) -> tuple[st
     on the grid to a seed and makes the downloads of this very grid."""
     gen, result, key = _grid(model, seed, num, truncation)
     shown = RESULTS.get(("shown", *key))
+    # The grid is enlarged here, not by the page: Gradio maps a click to the picture's pixels assuming it
+    # is never drawn larger than it is, and a click picks a seed.
     scale = display_scale(result.grid.width, target=GRID_DISPLAY_PX)
     if shown is None:
         out = output_dir("samples")
@@ -220,10 +228,8 @@ def interpolate(
     if shown is None:
         out = output_dir("interpolation")
         stem = f"{_slug(model)}_{seeds[0]}-{seeds[1]}_{method}_{len(images)}f"
-        strip = frame_strip(images)
-        gif = write_animation(images, out / f"{stem}.gif", fps=fps, scale=display_scale(gen.image_size, target=256))
-        shown = (png_file(upscale(strip, display_scale(strip.width, target=STRIP_DISPLAY_PX)),
-                          out / f"{stem}_strip_display.png"), str(gif))
+        gif = write_animation(images, out / f"{stem}_shown.gif", fps=fps, scale=1)
+        shown = (png_file(frame_strip(images), out / f"{stem}_strip.png"), str(gif))
         RESULTS.put(("shown", *key, fps), shown, list(shown))
     return shown[0], shown[1], {"request": args}
 
@@ -253,11 +259,11 @@ def _interpolation_files(args: list[Any]) -> list[str]:
     if files is None:
         out = output_dir("interpolation")
         stem = f"{_slug(args[0])}_{seeds[0]}-{seeds[1]}_{args[4]}_{len(images)}f"
-        scale = display_scale(gen.image_size, target=256)
-        shown = RESULTS.get(("shown", *key, fps))  # the GIF on the screen is the one to keep: not written twice
-        gif = shown[1] if shown is not None else str(write_animation(images, out / f"{stem}.gif", fps=fps, scale=scale))
-        files = [gif, str(write_animation(images, out / f"{stem}.webp", fps=fps, scale=scale)),
-                 png_file(frame_strip(images), out / f"{stem}_strip.png")]
+        scale = display_scale(gen.image_size, target=256)  # the animations to keep are enlarged, the strip native
+        shown = RESULTS.get(("shown", *key, fps))  # the strip on the screen is the one to keep: not written twice
+        files = [str(write_animation(images, out / f"{stem}.gif", fps=fps, scale=scale)),
+                 str(write_animation(images, out / f"{stem}.webp", fps=fps, scale=scale)),
+                 shown[0] if shown is not None else png_file(frame_strip(images), out / f"{stem}_strip.png")]
         RESULTS.put(("files", *key, fps), files, files)
     return files
 
@@ -388,8 +394,9 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                               choices=list(zip(MODE_KEYS, MODES)))
                 interp_btn = tr(gr.Button(variant="primary", elem_id="interpolate-btn"), value="generate.interpolate")
                 strip = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="frame-strip",
-                                    elem_classes=["pixelated"]), label="generate.strip")
-                animation = tr(gr.Image(type="filepath", interactive=False, elem_id="animation", elem_classes=["pixelated"]),
+                                    elem_classes=["pixelated", "enlarge"]), label="generate.strip")
+                animation = tr(gr.Image(type="filepath", interactive=False, elem_id="animation", height=GRID_DISPLAY_PX // 2,
+                                        elem_classes=["pixelated", "enlarge"]),
                                label="generate.animation")
                 with gr.Row():
                     anim_files_btn = tr(gr.Button(size="sm", elem_id="anim-files-btn"), value="generate.files.button")

@@ -43,10 +43,12 @@ from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 
-# GANDEMO_TRAIN_NICE: the nice value of a training job (its process on the CPU, its thread on a GPU); above 0
-# it yields the CPU to visitors' quick requests. 0 by default: with training in its own process, +5 cost the
-# job half its speed under a class's load and didn't make /generate faster (benchmarks/RESULTS.md).
-TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "0"))
+# GANDEMO_TRAIN_NICE: the nice value of a training job (its process on the CPU, its thread on a GPU). A job
+# is long batch work and a visitor's click is interactive: at 10 the job yields the CPU to a class's clicks
+# and still runs at full speed whenever nobody clicks. Measured with 30 clients on 2 cores
+# (benchmarks/RESULTS.md): /generate p95 1.66 s at 0, 1.50 s at 5, 1.19 s at 10, the job keeping 0.93x,
+# 0.71x and 0.59x of its speed during the burst.
+TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "10"))
 STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
 
 # Where the Train tab deliberately differs from TrainConfig (whose defaults the CLI uses): the one place.
@@ -168,7 +170,8 @@ LOSS_CURVES = (("loss_d", "train.curve.loss_d", D_COLOUR), ("loss_g", "train.cur
                ("lr_d", "train.plot.lr_d", "#93c5fd"), ("lr_g", "train.plot.lr_g", "#fdba74"))
 PROB_CURVES = (("d_real", "train.curve.d_real", D_COLOUR), ("d_fake", "train.curve.d_fake", G_COLOUR))
 PLOT_ROWS = 2000  # the newest steps the plots show
-PAGE_POINTS = 500  # at most this many of them go to the page (evenly spaced, the newest included)
+PAGE_POINTS = 240  # at most this many of them are sent (evenly spaced, the newest included)
+UPDATE_EVERY_S = 1.0  # between two updates of a training's outputs (sooner for a start, an end, a warning)
 PREVIEW_WIDTH = 384  # Trainer.preview's scale_to: the real grid is scaled like the samples
 STRIP_LIMIT = 8  # earlier sample grids in the strip (spread evenly over the run)
 STRIP_WIDTH = 128
@@ -283,12 +286,12 @@ class _View:
             status = t("train.status.failed", lang, error=translate_message(job.error, lang))
         total = ev.total_steps if ev else 1
         progress = _progress_html(ev.step if ev else 0, total)
-        df = pd.DataFrame(self.rows[-PLOT_ROWS:]) if self.rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
+        rows = self._plot_rows()
+        df = pd.DataFrame(rows) if rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
         curves = ["loss_d", "loss_g"]
         if self.lr_changed and "lr_g" in df:  # the change is marked: each rate as a share of its first value
             for column, key in (("lr_g", "train.plot.lr_g"), ("lr_d", "train.plot.lr_d")):
-                rates = df[column].astype(float)
-                df[t(key, lang)] = rates / rates.iloc[0]
+                df[t(key, lang)] = [self._lr_shares(r)[column] for r in rows]
                 curves.append(t(key, lang))
         losses = df.melt(id_vars="step", value_vars=curves, var_name="curve", value_name="value")
         probs = df.melt(id_vars="step", value_vars=["d_real", "d_fake"], var_name="curve", value_name="value")
@@ -301,10 +304,7 @@ class _View:
         the page's language, then the real grid, the strip and the GIF; what hasn't changed is skipped."""
         status, preview, _, _, health, files, run_dir = self.outputs()
         lang = self.lang
-        rows = self.rows[-PLOT_ROWS:]
-        if len(rows) > PAGE_POINTS:  # a point per pixel or so is all a plot can show; the newest is kept
-            every = -(-len(rows) // PAGE_POINTS)
-            rows = rows[-1 - (len(rows) - 1) // every * every::every]
+        rows = self._plot_rows()
         if self.lr_changed:
             rows = [self._lr_shares(r) for r in rows]
         # the learning rates are drawn once they change; their names are in the colours from the start
@@ -325,6 +325,18 @@ class _View:
                 health, files, run_dir, self._changed("real", self._real_grid()),
                 self._changed("strip", self._strip()), self._changed("gif", self.gif),
                 self._changed("watch", gr.update(visible=True)), self._changed("after", gr.update(visible=True)))
+
+    def _plot_rows(self) -> list[dict[str, float]]:
+        """The history rows the plots get: the newest PLOT_ROWS steps, at most PAGE_POINTS of them, evenly
+        spaced with the newest kept. A point per pixel or so is all a plot can show, and each update's table
+        is encoded, compared with the last one and sent whole: 2,000 rows twice a second cost the server
+        more than a class's Generate clicks (benchmarks/classroom_load.py). The whole history stays in the
+        run folder."""
+        rows = self.rows[-PLOT_ROWS:]
+        if len(rows) > PAGE_POINTS:
+            every = -(-len(rows) // PAGE_POINTS)
+            rows = rows[-1 - (len(rows) - 1) // every * every::every]
+        return rows
 
     def _changed(self, name: str, value: Any) -> Any:
         if name in self._sent and self._sent[name] == value:
@@ -383,12 +395,12 @@ class _View:
 def _follow(job: Job, lang: str | None = None, page: bool = False) -> Any:
     view = _View(job, lang)
     show = view.page_outputs if page else view.outputs
-    every = 1.0 if page else 0.5  # seconds between updates: a page redraws pictures and plots on each
+    every = UPDATE_EVERY_S  # each update redraws pictures and plots, and costs the server the plots' encoding
     last_yield = 0.0
     for batch in job.follow():
         for event in batch:
             view.add(event)
-        # a new preview waits for the next half-second update (at 10 steps per preview a fast run makes
+        # a new preview waits for the next update (at 10 steps per preview a fast run makes
         # dozens a second); the strip and the GIF keep every one
         important = any(e.kind not in ("step", "preview") for e in batch)
         if important or time.monotonic() - last_yield > every:
