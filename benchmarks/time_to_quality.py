@@ -54,7 +54,7 @@ from gandemo.gan.models import DCGANGenerator
 from gandemo.gan.train import TrainConfig, Trainer
 
 sys.path.insert(0, str(REPO / "scripts"))
-from train_bundled import recompute_batchnorm  # noqa: E402 - how the bundled model's EMA G is exported
+from train_bundled import BUNDLED_RECIPE, recompute_batchnorm  # noqa: E402 - the bundled model's recipe and export
 
 # Candidate recipes for the bundled model: TrainConfig settings on top of 32 px, 1 channel, seed 0.
 # Fashion-MNIST has 60,000 images, so the defaults' few-image remedies (DiffAugment, skip-D) are off.
@@ -62,8 +62,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # spectral-norm D (no batch norm), label smoothing 0.9, EMA of G
     "sn-ema": {"batch_size": 64, "diffaugment": "", "d_skip_threshold": 0.0, "ema_decay": 0.999},
     # the DCGAN paper's batch-norm D and plain BCE (every fix off, like _common.PLAIN) plus an EMA of G
-    "bn-ema": {"batch_size": 64, "diffaugment": "", "mirror": False, "label_smoothing": 1.0, "spectral_norm": False,
-               "d_skip_threshold": 0.0, "ema_decay": 0.999, "r1_gamma": 0.0, "loss": "bce"},
+    "bn-ema": BUNDLED_RECIPE,  # scripts/train_bundled.py's: the bundled model
 }
 RUNNERS = ("tutorial", "defaults", *RECIPES)
 TUTORIAL_BATCH = 128

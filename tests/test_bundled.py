@@ -15,7 +15,8 @@ from browser_support import missing
 from PIL import Image
 
 from gandemo import load_generator
-from gandemo.evaluation import compare_to_real_rgba
+from gandemo.datasets import fashion_mnist_dir
+from gandemo.evaluation import compare_to_real_rgba, generator_samples
 from gandemo.hub import bundled_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +101,30 @@ def median_pair_distance(images: np.ndarray) -> float:
     """Median L2 distance between image i of the first half and image i of the second half."""
     n = len(images) // 2
     return float(np.median(np.linalg.norm((images[:n] - images[n: 2 * n]).reshape(n, -1), axis=1)))
+
+
+@pytest.mark.skipif(fashion_mnist_dir() is None, reason="needs Fashion-MNIST (Debian's dataset-fashion-mnist)")
+def test_train_bundled_is_the_time_to_quality_benchmarks_bn_ema_run(tmp_path: Path) -> None:
+    """scripts/train_bundled.py writes the generator that benchmarks/time_to_quality.py's bn-ema runner
+    scored at equal CPU time with the tutorial: the same recipe, data and random streams, so after the same
+    number of steps the two EMA generators are bit for bit the same (and the export's BN re-estimation too)."""
+    sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "benchmarks")]
+    try:
+        import time_to_quality as ttq
+        import train_bundled
+    finally:
+        del sys.path[:2]
+    steps = 12
+    script = train_bundled.train(steps, seed=0, run_dir=tmp_path / "script", log_every=10**9)
+    run = ttq.Run("bn-ema", train_bundled.fashion_mnist_u8(), tmp_path / "bench")
+    for _ in range(steps):
+        run.step()
+    assert run.steps == script.step == steps
+    bench_state, script_state = run.state(), script.G_ema.state_dict()
+    assert bench_state.keys() == script_state.keys()
+    for name, value in bench_state.items():
+        assert torch.equal(value, script_state[name].cpu()), name
+    # the export the benchmark scores (BN statistics re-estimated) is the export the script saves
+    exported = train_bundled.export(script)
+    scored = ttq.generators("bn-ema", bench_state)[""](16)
+    assert torch.equal(generator_samples(exported, 16, batch=ttq.SAMPLE_BATCH), scored)
