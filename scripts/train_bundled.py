@@ -45,7 +45,7 @@ BUNDLED_RECIPE: dict[str, Any] = {
 }
 # what benchmarks/time_to_quality.py's bn-ema runner reached in 40 CPU minutes (1 thread, bfloat16, this
 # project's 2-core Xeon with AVX-512 BF16), see benchmarks/RESULTS.md
-DEFAULT_STEPS = 12_000
+DEFAULT_STEPS = 12_124
 
 
 def bundled_config(steps: int = DEFAULT_STEPS, seed: int = 0) -> TrainConfig:

@@ -46,8 +46,8 @@ from .i18n import Localizer, request_language
 # GANDEMO_TRAIN_NICE: the nice value of a training job (its process on the CPU, its thread on a GPU). A job
 # is long batch work and a visitor's click is interactive: at 10 the job yields the CPU to a class's clicks
 # and still runs at full speed whenever nobody clicks. Measured with 30 clients on 2 cores
-# (benchmarks/RESULTS.md): /generate p95 1.66 s at 0, 1.50 s at 5, 1.19 s at 10, the job keeping 0.93x,
-# 0.71x and 0.59x of its speed during the burst.
+# (benchmarks/RESULTS.md): /generate p95 1.19-1.47 s at 10 with the job keeping 0.55-0.56x of its speed
+# during the burst; 1.75 s and 0.81x at 0.
 TRAIN_NICE = int(os.environ.get("GANDEMO_TRAIN_NICE", "10"))
 STATUS_IDLE = "train.status.idle"  # "Upload at least 8 images (or a .zip), then press **Start training**."
 
