@@ -152,7 +152,24 @@ def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any) -> None:
         events.put(("crash", f"{type(e).__name__}: {e}"))
     finally:
         events.close()
-        events.join_thread()  # everything sent reaches the parent before the process ends
+        _drain(events, parent)
+
+
+def _drain(events: Any, parent: int) -> None:
+    """Wait until every queued event has reached the parent, unless the parent is gone: nobody will read
+    them then, and as this process holds the queue's read end too, its writes would block, not fail, and
+    keep it (and its memory) forever."""
+    drained = threading.Event()
+
+    def join() -> None:
+        events.join_thread()
+        drained.set()
+
+    threading.Thread(target=join, daemon=True).start()
+    while not drained.wait(0.5):
+        if os.getppid() != parent:
+            events.cancel_join_thread()
+            return
 
 
 def _build(recipe: _Recipe) -> Trainer:

@@ -104,3 +104,48 @@ def test_where_jobs_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not use_process(torch.device("cpu"))
     monkeypatch.setenv("GANDEMO_TRAIN_PROCESS", "1")
     assert use_process(torch.device("cuda"))
+
+
+SERVER = """
+import sys, torch
+sys.path.insert(0, sys.argv[2])
+from test_train_process import config, images
+from gandemo.gan.train import Trainer
+from gandemo.train_process import TrainingProcess
+runner = TrainingProcess(Trainer(images(), config(steps=1_000_000, preview_every=0), sys.argv[1]), resumed=False)
+events = runner.train()  # held: closing it would stop the child
+for event in events:
+    if event.kind == "step" and event.step >= 3:
+        print(runner.process.pid, flush=True)
+        break  # stop reading: the child fills the pipe while this process is killed
+import time
+time.sleep(600)
+"""
+
+
+def test_a_child_whose_server_is_killed_saves_and_ends(tmp_path: Path) -> None:
+    """kill -9 of the server while the child's events fill the pipe: the child stops with a checkpoint, like
+    Stop, and then ends. It used to wait forever for the events it had queued to drain: the child holds the
+    queue's read end too, so its writes never fail, they block."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(run), str(Path(__file__).parent)],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        child = int(server.stdout.readline())  # type: ignore[union-attr]
+        time.sleep(3)  # the child keeps training (and queueing events nobody reads)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists() and \
+            Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.5)
+    assert not Path(f"/proc/{child}").exists() or \
+        Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z", "the child outlived its server"
+    state = run / "training" / "state.json"
+    assert state.is_file() and weights(run), "the child did not save a checkpoint when its server died"
