@@ -291,7 +291,7 @@ class _View:
         curves = ["loss_d", "loss_g"]
         if self.lr_changed and "lr_g" in df:  # the change is marked: each rate as a share of its first value
             for column, key in (("lr_g", "train.plot.lr_g"), ("lr_d", "train.plot.lr_d")):
-                df[t(key, lang)] = [self._lr_shares(r)[column] for r in rows]
+                df[t(key, lang)] = [self._lr_shares(r).get(column, float("nan")) for r in rows]
                 curves.append(t(key, lang))
         losses = df.melt(id_vars="step", value_vars=curves, var_name="curve", value_name="value")
         probs = df.melt(id_vars="step", value_vars=["d_real", "d_fake"], var_name="curve", value_name="value")
