@@ -90,7 +90,7 @@ def train(steps: int, seed: int, run_dir: Path, log_every: int = 500, preview_di
     trainer = Trainer(fashion_mnist_u8(), bundled_config(steps, seed), run_dir, device="cpu")
     t0 = time.time()
     for event in trainer.train():
-        if event.kind == "step" and event.losses and (event.step % log_every == 0 or event.step == steps):
+        if event.kind in ("step", "preview") and event.losses and (event.step % log_every == 0 or event.step == steps):
             print(f"step {event.step}/{steps}  loss_d {event.losses['loss_d']:.3f}  loss_g {event.losses['loss_g']:.3f}  "
                   f"D(x) {event.losses['d_real']:.2f}  D(G(z)) {event.losses['d_fake']:.2f}  "
                   f"{event.step * trainer.config.batch_size / (time.time() - t0):.0f} img/s", flush=True)
