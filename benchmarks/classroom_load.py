@@ -172,14 +172,18 @@ def git_label(repo: Path) -> str:
         return str(repo)
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, ...; utime is [11], stime [12])."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process started from it (the app's training job runs in a child process)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with suppress(OSError, ValueError, IndexError):
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
+                children.setdefault(int(proc_stat(int(entry))[1]), []).append(int(entry))
     found, todo = [], [pid]
     while todo:
         found.append(todo.pop())
@@ -207,7 +211,7 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) of one process so far, its exited threads included (unlike schedstat)."""
     with suppress(OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = proc_stat(pid)
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
     return 0.0
 
@@ -824,25 +828,16 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
                 f"other processes {max(0.0, c['other']) / wall:.2f}")
 
     def work() -> str:
-        app = (r.get("sched_load") or {}).get("app") or {}
         n = (r.get("generate") or {}).get("n", 0) + (r.get("interpolate") or {}).get("n", 0)
         c = r.get("cpu_load")
-        if c and n:  # process totals: threads that ended during the phase count too
-            text = f"server {c['server']:.1f} CPU s for {n} calls ({c['server'] / n * 1000:.0f} ms per call)"
-            if r.get("train"):
-                steps = (r.get("train_during_load") or {}).get("steps") or 0
-                text += f"; training job {c['training']:.1f} CPU s for {steps:.0f} steps"
-            return text + f"; clients {c['clients']:.1f} CPU s ({c['clients'] / n * 1000:.0f} ms per call)"
-        if not app or not n:
+        if not c or not n:
             return "-"
-        train = app.get("training_thread") or {}
-        other = app.get("other_threads_ran_s", app["ran_s"])
-        text = f"{other:.1f} CPU s for {n} calls ({other / n * 1000:.0f} ms per call)"
-        if train:
+        # process totals: threads that ended during the phase count too
+        text = f"server {c['server']:.1f} CPU s for {n} calls ({c['server'] / n * 1000:.0f} ms per call)"
+        if r.get("train"):
             steps = (r.get("train_during_load") or {}).get("steps") or 0
-            text += f"; training thread {train['ran_s']:.1f} CPU s for {steps:.0f} steps"
-        got = app["ran_s"] / max(app["ran_s"] + app["runqueue_wait_s"], 1e-9)
-        return text + f"; the app got a CPU {got:.0%} of the time its threads were runnable"
+            text += f"; training job {c['training']:.1f} CPU s for {steps:.0f} steps"
+        return text + f"; clients {c['clients']:.1f} CPU s ({c['clients'] / n * 1000:.0f} ms per call)"
 
     met, checks = verdict(r)
     gen = r.get("generate") or {}

@@ -290,8 +290,9 @@ class _View:
         df = pd.DataFrame(rows) if rows else pd.DataFrame({"step": [], "loss_d": [], "loss_g": [], "d_real": [], "d_fake": []})
         curves = ["loss_d", "loss_g"]
         if self.lr_changed and "lr_g" in df:  # the change is marked: each rate as a share of its first value
+            shares = [self._lr_shares(r) for r in rows]
             for column, key in (("lr_g", "train.plot.lr_g"), ("lr_d", "train.plot.lr_d")):
-                df[t(key, lang)] = [self._lr_shares(r).get(column, float("nan")) for r in rows]
+                df[t(key, lang)] = [share.get(column, float("nan")) for share in shares]
                 curves.append(t(key, lang))
         losses = df.melt(id_vars="step", value_vars=curves, var_name="curve", value_name="value")
         probs = df.melt(id_vars="step", value_vars=["d_real", "d_fake"], var_name="curve", value_name="value")
