@@ -1,4 +1,4 @@
-"""High resolution: plain DCGAN against MSG-GAN (multi-scale gradients) on the same images, same time each.
+"""High resolution: plain DCGAN against MSG-GAN and progressive growing on the same images, same time each.
 
     nice -n 10 python benchmarks/high_res.py                          # 64 px, CPU, 3 seeds x 4 CPU-minutes each
     python benchmarks/high_res.py --size 128 --device cuda --budget-s 120 --width 64 --batch 64   # on a GPU
@@ -6,9 +6,13 @@
 Images: the Noto Color Emoji glyphs that ``scripts/render_emoji.py`` renders (about 1,400, offline), at
 ``--size`` px, flattened onto white (RGB): colour and layout matter, there is no classifier for them.
 
-Both architectures train with the project's Trainer and its default settings (DiffAugment, label
+All architectures train with the project's Trainer and its default settings (DiffAugment, label
 smoothing, spectral norm, skip-D, EMA, bfloat16 only where the CPU has it natively); only ``arch``
-differs (``dcgan`` or ``msg``, gandemo/gan/msg.py), at the same width and batch. Each run gets the same
+differs (``dcgan``, ``msg``: gandemo/gan/msg.py, ``progressive``: gandemo/gan/progressive.py), at the same
+width and batch. Progressive growing is scheduled in steps, the budget is time: before each progressive run
+ten full-size steps of a DCGAN with the same settings are timed, and ``grow_steps`` is set so that growing
+takes the first half of the steps the budget would give at full size (lower resolutions are cheaper, so it
+finishes earlier than half the budget; ``--grow-steps`` fixes it instead). Each run gets the same
 time budget: on the CPU the *process CPU time* (one thread, so a loaded machine slows the clock of a run
 but not its share), on a GPU the wall time with the GPU synchronised. Whatever the architectures cost per
 step, they get equal time, not equal steps.
@@ -17,7 +21,7 @@ Quality: the colour-and-layout Fréchet distance of ``gandemo.evaluation`` (``ce
 means, ``frechet_distance``) between ``--samples`` samples of the EMA generator (latent seeds 0..n-1)
 and the real images, at half and at the full budget (evaluation time is not counted). For scale the
 table shows the distance between two random halves of the real set (a floor for these sample sizes).
-Sample grids side by side (real | DCGAN | MSG-GAN, first seed) go to ``--grid`` (a small PNG).
+Sample grids side by side (real | each architecture, first seed) go to ``--grid`` (a small PNG).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from PIL import Image, ImageDraw
 
 from gandemo.evaluation import cell_features, frechet_distance, to_unit_hwc
 from gandemo.gan.latent import latents_for_seeds
+from gandemo.gan.progressive import GrowthSchedule
 from gandemo.gan.train import TrainConfig, Trainer
 from gandemo.images import make_grid, upscale
 from gandemo.intake import IntakeOptions, load_images
@@ -47,7 +53,22 @@ from gandemo.intake import IntakeOptions, load_images
 sys.path.insert(0, str(REPO / "scripts"))
 import render_emoji  # noqa: E402
 
-ARCHS = ("dcgan", "msg")
+ARCHS = ("dcgan", "msg", "progressive")
+NAMES = {"dcgan": "DCGAN", "msg": "MSG-GAN", "progressive": "progressive"}
+
+
+def grow_steps_for(data: torch.Tensor, config: TrainConfig, budget_s: float, device: str) -> int:
+    """grow_steps that make growing take half the steps ``budget_s`` gives at full size: 10 timed DCGAN steps."""
+    with tempfile.TemporaryDirectory(prefix="high-res-calibrate-") as out:
+        trainer = Trainer(data, replace(config, arch="dcgan"), out, device=device)
+        trainer.train_step()  # warm-up, not timed
+        clock = Clock(trainer.device)
+        t0 = clock()
+        for _ in range(10):
+            trainer.train_step()
+        per_step = (clock() - t0) / 10
+    steps = budget_s / max(per_step, 1e-9)
+    return GrowthSchedule.automatic(config.image_size, int(steps))
 
 
 def emoji_images(size: int, folder: Path | None) -> torch.Tensor:
@@ -89,6 +110,8 @@ class Clock:
 def run(arch: str, seed: int, data: torch.Tensor, real_feats: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig(image_size=args.size, channels=3, arch=arch, width_g=args.width, width_d=args.width,
                          batch_size=args.batch, seed=seed, steps=1_000_000, preview_every=0)
+    if arch == "progressive":
+        config = replace(config, grow_steps=args.grow_steps or grow_steps_for(data, config, args.budget_s, args.device))
     with tempfile.TemporaryDirectory(prefix="high-res-run-") as out:
         trainer = Trainer(data, config, out, device=args.device)
         clock = Clock(trainer.device)
@@ -102,10 +125,13 @@ def run(arch: str, seed: int, data: torch.Tensor, real_feats: np.ndarray, args: 
         images = samples(trainer, args.samples)
         fd = frechet_distance(features(images), real_feats)
         precision = str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp else "float32"
+        grown = trainer.growth is None or trainer.step >= trainer.growth.full_size_step + trainer.growth.fade_steps
         result = {"arch": arch, "seed": seed, "steps": trainer.step, "budget_s": used, "fd_half": fd_half, "fd": fd,
-                  "wall_s": time.perf_counter() - start_wall, "precision": precision, "grid": images[:16]}
-    print(f"  {arch:5s} seed {seed}: {result['steps']} steps in {used:.0f} s ({precision}), "
-          f"FD half {fd_half:.2f}, FD end {fd:.2f}", flush=True)
+                  "wall_s": time.perf_counter() - start_wall, "precision": precision, "grid": images[:16],
+                  "grow_steps": config.grow_steps if arch == "progressive" else None, "grown": grown}
+    print(f"  {arch:11s} seed {seed}: {result['steps']} steps in {used:.0f} s ({precision}), "
+          f"FD half {fd_half:.2f}, FD end {fd:.2f}" + (f", grow steps {config.grow_steps}" if result["grow_steps"] else ""),
+          flush=True)
     return result
 
 
@@ -147,12 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at the same time, each in its own process "
                         "(CPU budgets are per process, so this changes the wall time, not the comparison)")
     parser.add_argument("--data", type=Path, default=None, help="a folder of images instead of the rendered emoji")
+    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS), help="architectures (default: all)")
+    parser.add_argument("--grow-steps", type=int, default=0, help="progressive: steps per smaller resolution "
+                        "(default 0: half of the steps the budget gives at full size, measured before each run)")
     parser.add_argument("--grid", type=Path, default=None, help="where the side-by-side PNG goes "
                         "(default benchmarks/high_res_<size>.png)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     busy = other_busy_processes()
-    print(f"# High resolution: DCGAN vs MSG-GAN at {args.size} px, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    archs = [a for a in ARCHS if a in args.archs]
+    print(f"# High resolution: {' vs '.join(NAMES[a] for a in archs)} at {args.size} px, "
+          f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(machine_facts())
     if busy:
         print("other busy processes at the start: " + "; ".join(busy[:5]))
@@ -164,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = "CPU seconds (process time, 1 thread)" if torch.device(args.device).type == "cpu" else "GPU wall seconds"
     print(f"{len(data)} images; budget {args.budget_s:.0f} {clock} per run; width {args.width}, batch {args.batch}; "
           f"FD of real half vs real half: {floor:.2f}\n")
-    plan = [(arch, seed, data, real_feats, args) for seed in args.seeds for arch in ARCHS]
+    plan = [(arch, seed, data, real_feats, args) for seed in args.seeds for arch in archs]
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(args.jobs, initializer=set_threads, initargs=(args.threads,)) as pool:
             results = pool.starmap(run, plan)
@@ -172,24 +203,29 @@ def main(argv: list[str] | None = None) -> int:
         results = [run(*item) for item in plan]
 
     rows = [[r["arch"], r["seed"], r["steps"], f"{r['budget_s']:.0f}", f"{r['wall_s']:.0f}", r["precision"],
-             f"{r['fd_half']:.2f}", f"{r['fd']:.2f}"] for r in results]
+             f"{r['fd_half']:.2f}", f"{r['fd']:.2f}" + ("" if r["grown"] else " (still growing)"),
+             r["grow_steps"] or "-"] for r in results]
     print("\n" + markdown_table(["arch", "seed", "steps", "train s", "wall s", "precision", "FD at half time",
-                                 "FD at end"], rows))
+                                 "FD at end", "grow steps"], rows))
     summary = []
-    for arch in ARCHS:
+    for arch in archs:
         mine = [r for r in results if r["arch"] == arch]
         summary.append([arch, len(mine), f"{statistics.mean(r['steps'] for r in mine):.0f}",
                         mean_sd([r["fd_half"] for r in mine]), mean_sd([r["fd"] for r in mine])])
     print("\n" + markdown_table(["arch", "seeds", "mean steps", "FD at half time (mean ± sd)", "FD at end (mean ± sd)"],
                                 summary))
     by_seed = {(r["arch"], r["seed"]): r["fd"] for r in results}
-    wins = sum(by_seed[("msg", s)] < by_seed[("dcgan", s)] for s in args.seeds)
-    ratio = statistics.mean(by_seed[("msg", s)] for s in args.seeds) / statistics.mean(by_seed[("dcgan", s)] for s in args.seeds)
-    print(f"\nMSG-GAN / DCGAN mean FD at end: {ratio:.2f} (lower is better); MSG-GAN lower on {wins} of "
-          f"{len(args.seeds)} seeds. Real-vs-real floor: {floor:.2f}.")
+    print()
+    for arch in (a for a in archs if a != "dcgan" and "dcgan" in archs):
+        wins = sum(by_seed[(arch, s)] < by_seed[("dcgan", s)] for s in args.seeds)
+        ratio = (statistics.mean(by_seed[(arch, s)] for s in args.seeds)
+                 / statistics.mean(by_seed[("dcgan", s)] for s in args.seeds))
+        print(f"{NAMES[arch]} / DCGAN mean FD at end: {ratio:.2f} (lower is better); {NAMES[arch]} lower on {wins} of "
+              f"{len(args.seeds)} seeds.")
+    print(f"Real-vs-real floor: {floor:.2f}.")
     first = args.seeds[0]
     panels = [("real", real[torch.randperm(len(real), generator=torch.Generator().manual_seed(1))[:16]])]
-    panels += [(f"{'DCGAN' if r['arch'] == 'dcgan' else 'MSG-GAN'} seed {first}: FD {r['fd']:.1f}", r["grid"])
+    panels += [(f"{NAMES[r['arch']]} seed {first}: FD {r['fd']:.1f}", r["grid"])
                for r in results if r["seed"] == first]
     grid_path = args.grid or REPO / "benchmarks" / f"high_res_{args.size}.png"
     # 256 colours: a small file for the repository (the grids are for looking at, not for measuring)

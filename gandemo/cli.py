@@ -229,7 +229,7 @@ def _train(args: argparse.Namespace, ranks: Any) -> int:
             if event.losses:
                 bar.set_postfix(loss_d=f"{event.losses['loss_d']:.3f}", loss_g=f"{event.losses['loss_g']:.3f}",
                                 Dx=f"{event.losses['d_real']:.2f}", DGz=f"{event.losses['d_fake']:.2f}",
-                                img_s=f"{event.images_per_s:.0f}")
+                                img_s=f"{event.images_per_s:.0f}", **({"px": event.growing} if event.growing else {}))
             for h in event.health if ranks.is_main else ():
                 bar.write(f"[{h.level}] step {event.step}: {h.text}")
             if event.preview is not None:  # inside the run folder: saves carry previews/ over

@@ -23,14 +23,23 @@ from .access import model_source
 from .device import pick_device
 from .errors import GandemoError, InvalidInputError, SourceError, UnsupportedCheckpointError
 from .gan.latent import latents_for_seeds
-from .gan.layouts import LAYOUTS, MSG_LAYOUT, build_generator, load_strict, recognise, strip_wrappers
+from .gan.layouts import (
+    LAYOUTS,
+    MSG_LAYOUT,
+    PROGRESSIVE_LAYOUT,
+    build_generator,
+    load_strict,
+    recognise,
+    strip_wrappers,
+)
 from .gan.models import DCGANGenerator
 from .gan.msg import ARCHITECTURES, build_msg_generator
+from .gan.progressive import ProgressiveGenerator
 from .gan.runs import RunFolder
 from .hub import ResolvedFiles, read_state_dict, resolve
 
 NATIVE_CONFIG_KEYS = {"image_size", "channels", "latent_dim", "width"}
-OPTIONAL_CONFIG_KEYS = {"arch"}  # "dcgan" (also when absent) or "msg"
+OPTIONAL_CONFIG_KEYS = {"arch"}  # "dcgan" (also when absent), "msg" or "progressive"
 MAX_BATCH = 256
 
 
@@ -86,7 +95,7 @@ class Generator:
     @property
     def scale_sizes(self) -> list[int]:
         """The sizes ``scales`` returns ([4, 8, ..., image_size] for an MSG-GAN; [image_size] otherwise)."""
-        return list(getattr(self.module, "sizes", [self.image_size]))
+        return list(self.module.sizes) if self.arch == "msg" else [self.image_size]
 
     @torch.no_grad()
     def scales(self, z: torch.Tensor) -> list[torch.Tensor]:
@@ -177,11 +186,15 @@ def build_from_files(files: ResolvedFiles) -> tuple[nn.Module, str]:
         if arch not in ARCHITECTURES:
             raise UnsupportedCheckpointError(
                 f"config.json names the architecture {str(arch)[:40]!r}, which gandemo doesn't know "
-                "(it knows 'dcgan' and 'msg').")
+                "(it knows 'dcgan', 'msg' and 'progressive').")
         if arch == "msg":
             module: nn.Module = build_msg_generator(config, "config.json")
             load_strict(module, strip_wrappers(state), "config.json's gandemo MSG-GAN")
             return module, MSG_LAYOUT.name
+        if arch == "progressive":  # an MSG-GAN generator's weights, grown instead (gandemo.gan.progressive)
+            module = build_msg_generator(config, "config.json", ProgressiveGenerator)
+            load_strict(module, strip_wrappers(state), "config.json's gandemo Progressive GAN")
+            return module, PROGRESSIVE_LAYOUT.name
         try:
             module = DCGANGenerator(**{k: int(config[k]) for k in NATIVE_CONFIG_KEYS})
         except (TypeError, ValueError) as e:
@@ -212,7 +225,7 @@ def load_generator(source: str, device: str | torch.device | None = None, *, all
     module, layout = build_from_files(files)
     card = read_card(files.card)
     if not card.summary:
-        desc = next((lay.description for lay in (*LAYOUTS, MSG_LAYOUT) if lay.name == layout), layout)
+        desc = next((lay.description for lay in (*LAYOUTS, MSG_LAYOUT, PROGRESSIVE_LAYOUT) if lay.name == layout), layout)
         card.summary = f"Recognised as the {desc} layout."
     return Generator(module, source=files.label, layout=layout, card=card,
                      device=torch.device(device) if device else pick_device())

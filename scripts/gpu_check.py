@@ -21,6 +21,7 @@ Rows (each with the peak GPU memory torch allocated during it, reset per row, an
 * float16 + GradScaler with R1 (the pre-Ampere path, forced), and float32 (amp off), at 64 px: scaler
   enabled and its scale finite, overflow-skipped steps counted (fewer than half), R1's double backward.
 * MSG-GAN at 128 px (TrainConfig.arch = "msg", when this checkout has it; "not built" otherwise).
+* progressive growing at 128 px (TrainConfig.arch = "progressive"), one step per smaller resolution.
 * style transfer at 512 px, L-BFGS, in bfloat16, float16 and float32: s/step after the first step;
   checks: the dtype reached VGG's convolutions, the loss went down and is finite, the output's size.
 * /generate through gradio_client, app.py in a subprocess on 127.0.0.1 with GANDEMO_DEVICE set to the
@@ -69,6 +70,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+import types  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -243,9 +245,12 @@ def trainer_steps(trainer: Trainer, events: list[Any], scales: list[float]) -> I
 
 
 def conv_dtypes(module: torch.nn.Module) -> tuple[list[torch.dtype], Any]:
+    """The output dtypes of every convolution of ``module`` that runs (a growing network uses only some),
+    and a handle whose ``remove()`` stops recording."""
     seen: list[torch.dtype] = []
-    conv = next(m for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)))
-    return seen, conv.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    hooks = [m.register_forward_hook(lambda m, i, out: seen.append(out.dtype)) for m in module.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    return seen, types.SimpleNamespace(remove=lambda: [h.remove() for h in hooks])
 
 
 def new_trainer(ctx: Context, size: int, out: str, precision: Precision | None = None, **overrides: Any) -> Trainer:
@@ -390,6 +395,25 @@ def msg_row(ctx: Context, row: Row) -> None:
         check(sizes == [4 * 2**i for i in range(len(sizes))] and sizes[-1] == size
               and all(torch.isfinite(s).all() for s in scales), f"the scales came out {sizes}")
         row.passed(f"{len(sizes)} scales {sizes[0]}..{sizes[-1]} px")
+    row.result = f"{rate:,.0f} img/s"
+    base = ctx.rates.get(f"policy {size}")
+    if base:
+        row.baseline, row.ratio = f"DCGAN {base:,.0f} img/s", f"{rate / base:.2f}x"
+    row.numbers.update(images_per_s=rate, size=size)
+
+
+def progressive_row(ctx: Context, row: Row) -> None:
+    """Progressive growing at the MSG-GAN row's size, one step per smaller resolution: the timed steps train
+    every stage and the fade-ins (layers unused at a stage, nearest upsampling, real images blended)."""
+    if "progressive" not in TrainConfig.rules()["arch"][1].choices:
+        return skip(row, "TrainConfig has no arch='progressive' in this checkout", "not built")
+    size = ctx.args.msg_size
+    policy = mixed_precision_for(ctx.device)
+    row.precision = f"{precision_name(policy)} (policy)"
+    trainer = new_trainer(ctx, size, "progressive", arch="progressive", grow_steps=1)
+    rate, _ = train_and_check(ctx, row, trainer, policy)
+    check(trainer.grown_size == size, f"it grew only to {trainer.grown_size} px")
+    row.passed(f"grew {trainer.growth.sizes[0]}..{size} px")
     row.result = f"{rate:,.0f} img/s"
     base = ctx.rates.get(f"policy {size}")
     if base:
@@ -613,7 +637,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[Context, Row], N
         (f"train {s} px: Trainer vs tutorial", training_row(s)) for s in SIZES]
     rows += [(f"train {args.forced_size} px, fp16 + GradScaler + R1 (pre-Ampere path)", forced_row(torch.float16, True)),
              (f"train {args.forced_size} px, fp32 (amp off)", forced_row(None, False)),
-             (f"train {args.msg_size} px, MSG-GAN", msg_row)]
+             (f"train {args.msg_size} px, MSG-GAN", msg_row),
+             (f"train {args.msg_size} px, progressive growing", progressive_row)]
     rows += [(f"style transfer {args.style_size} px, {p}", style_row(p)) for p in STYLE_PRECISIONS]
     rows += [("/generate via gradio_client (app on the device)", generate_row),
              ("DDP, NCCL (torchrun)", ddp_row)]

@@ -48,7 +48,7 @@ def test_every_row_runs_or_says_why_and_none_fails(quick_run: tuple[subprocess.C
     assert done.returncode == 0 and report["ok"], f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     expected = {"train 32 px: Trainer vs tutorial", "train 64 px: Trainer vs tutorial", "train 128 px: Trainer vs tutorial",
                 "train 32 px, fp16 + GradScaler + R1 (pre-Ampere path)", "train 32 px, fp32 (amp off)",
-                "train 32 px, MSG-GAN", "style transfer 64 px, float32", "style transfer 64 px, bfloat16",
+                "train 32 px, MSG-GAN", "train 32 px, progressive growing", "style transfer 64 px, float32", "style transfer 64 px, bfloat16",
                 "style transfer 64 px, float16", "/generate via gradio_client (app on the device)", "DDP, NCCL (torchrun)"}
     assert set(rows) == expected
     for name, row in rows.items():
@@ -69,6 +69,8 @@ def test_the_rows_checked_what_they_claim(quick_run: tuple[subprocess.CompletedP
     assert any(c.startswith("D's gradients (loss + R1) scaled x65536") for c in fp16["checks"]), fp16["checks"]
     msg = rows["train 32 px, MSG-GAN"]
     assert "4 scales 4..32 px" in msg["checks"] and msg["numbers"]["images_per_s"] > 0
+    grown = rows["train 32 px, progressive growing"]
+    assert "grew 4..32 px" in grown["checks"] and grown["numbers"]["images_per_s"] > 0
     policy = rows["train 32 px: Trainer vs tutorial"]
     assert policy["numbers"]["images_per_s"] > 0 and policy["numbers"]["tutorial_images_per_s"] > 0
     for precision in ("float32", "bfloat16", "float16"):

@@ -195,7 +195,7 @@ def test_cli_trains_an_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
     assert bad.returncode == 2 and "dcgan" in bad.stderr and "msg" in bad.stderr, bad.stderr
     help_text = subprocess.run([sys.executable, "-m", "gandemo", "train", "--help"], cwd=REPO_ROOT, env=env,
                                capture_output=True, text=True, timeout=120).stdout
-    assert "--arch {dcgan,msg}" in help_text and "(default: dcgan)" in help_text
+    assert "--arch {dcgan,msg,progressive}" in help_text and "(default: dcgan)" in help_text
 
 
 def test_two_ranks_train_one_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
@@ -220,8 +220,8 @@ def test_the_train_tab_and_api_take_the_architecture() -> None:
     assert "arch" in train_params()
     config = config_from_widgets({"arch": "msg", "resolution": "128"})
     assert (config.arch, config.image_size) == ("msg", 128)
-    with pytest.raises(InvalidInputError, match="architecture must be 'dcgan' or 'msg'"):
-        config_from_widgets({"arch": "progressive"}).validate()
+    with pytest.raises(InvalidInputError, match="architecture must be 'dcgan', 'msg' or 'progressive'"):
+        config_from_widgets({"arch": "stylegan"}).validate()
 
 
 # ------------------------------------------------------------------------------- checkpoints

@@ -18,7 +18,8 @@ from typing import Any
 from PIL import Image
 
 from .models import MODEL_CARD_TAGS, DCGANGenerator
-from .msg import MSG_TAGS, MSGGenerator, scale_sizes
+from .msg import ARCH_NAMES, MSG_TAGS, BlocksGenerator, scale_sizes
+from .progressive import PROGRESSIVE_TAGS
 
 
 def model_card(
@@ -33,8 +34,9 @@ def model_card(
 ) -> str:
     """A model card whose YAML header the Hub understands and whose body a person can read."""
     yaml = ["---", f"license: {license}", "library_name: gandemo", "pipeline_tag: unconditional-image-generation", "tags:"]
-    msg = config.get("arch", "dcgan") == "msg"  # config.json's "arch" (absent: a DCGAN)
-    yaml += [f"- {t}" for t in (MSG_TAGS if msg else MODEL_CARD_TAGS)]
+    arch_id = config.get("arch", "dcgan")  # config.json's "arch" (absent: a DCGAN)
+    msg, grown = arch_id == "msg", arch_id == "progressive"
+    yaml += [f"- {t}" for t in (MSG_TAGS if msg else PROGRESSIVE_TAGS if grown else MODEL_CARD_TAGS)]
     if datasets:
         yaml.append("datasets:")
         yaml += [f"- {d}" for d in datasets]
@@ -43,7 +45,7 @@ def model_card(
     if sample_image:
         body += [f"![Samples]({sample_image})", ""]
     arch = (
-        f"{'MSG-GAN' if msg else 'DCGAN'} generator, {config['image_size']}x{config['image_size']} px, "
+        f"{ARCH_NAMES.get(arch_id, 'DCGAN')} generator, {config['image_size']}x{config['image_size']} px, "
         f"{config['channels']} channel(s), latent dimension {config['latent_dim']}, width {config['width']}."
     )
     if msg:
@@ -51,6 +53,11 @@ def model_card(
         arch += (f" Architecture: msg (MSG-GAN, multi-scale gradients): the generator draws the image at every scale "
                  f"({sizes}) and the discriminator judged each at the matching depth while it trained. "
                  "`gen.scales(z)` returns every scale; `gen(z)` the full-size image.")
+    if grown:
+        sizes = ", ".join(f"{s}x{s}" for s in scale_sizes(int(config["image_size"])))
+        arch += (" Architecture: progressive (progressive growing, as in ProGAN): training began at 4x4 and both "
+                 f"networks grew one resolution at a time ({sizes}), each new one faded in; `gen(z)` draws the "
+                 "full-size image with DCGAN's layers (the weights have an MSG-GAN generator's layout).")
     body += ["## Architecture", "", arch, ""]
     body += [
         "## Use",
@@ -69,7 +76,7 @@ def model_card(
 
 
 def save_generator(
-    generator: DCGANGenerator | MSGGenerator,
+    generator: DCGANGenerator | BlocksGenerator,
     folder: str | Path,
     *,
     card: str | None = None,

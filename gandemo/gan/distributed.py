@@ -109,17 +109,19 @@ class Dist:
         return total
 
     # ----------------------------------------------------------------- networks
-    def wrap(self, module: nn.Module) -> nn.Module:
+    def wrap(self, module: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         """``module`` in DistributedDataParallel (gradients averaged over the ranks), or itself when alone.
 
         DDP copies rank 0's parameters and buffers to every rank here; its per-forward buffer broadcast
-        is off because ``sync_buffers`` keeps the buffers equal after each step (see the module's text)."""
+        is off because ``sync_buffers`` keeps the buffers equal after each step (see the module's text).
+        ``find_unused_parameters``: a network that uses only part of its weights in a step (a growing one)."""
         if not self.active:
             return module
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device is not None and self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+        return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False,
+                                       find_unused_parameters=find_unused_parameters)
 
     @torch.no_grad()
     def sync_buffers(self, *modules: nn.Module) -> None:

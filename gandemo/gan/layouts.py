@@ -10,7 +10,9 @@ ReLU, ending in ConvTranspose2d / Tanh, with convolutions at indices 0, 3, 6, ..
   kernels 3,3,4,4 with strides 1,2,2,2 and paddings 0,1,0,1 (1 -> 3 -> 5 -> 12 -> 24 px).
 
 Not a single stack: ``gandemo-msg``, gandemo's MSG-GAN generator (gandemo.gan.msg), recognised by its
-``blocks.*`` and ``to_rgb.*`` tensors, its settings read from their shapes.
+``blocks.*`` and ``to_rgb.*`` tensors, its settings read from their shapes. A progressively grown generator
+(``gandemo-progressive``, gandemo.gan.progressive) has the same tensors and draws its image the same way; only
+its config.json says it was grown, so its weights alone load as an MSG-GAN.
 
 Only tensors are inspected; the layout decides strides and paddings, which a state dict
 does not record.
@@ -48,6 +50,8 @@ LAYOUTS = (
     Layout("cryptopunks-gan", "CryptoPunks GAN (nateraw/cryptopunks-gan)", "network", (3, 3, 4, 4), (1, 2, 2, 2), (0, 1, 0, 1)),
 )
 MSG_LAYOUT = Layout("gandemo-msg", "gandemo MSG-GAN", "blocks", None)  # not a single stack: see build_generator
+# a progressively grown generator (gandemo.gan.progressive): an MSG-GAN's weights; only config.json tells them apart
+PROGRESSIVE_LAYOUT = Layout("gandemo-progressive", "gandemo Progressive GAN", "blocks", None)
 
 SUPPORTED_TEXT = (
     "gandemo's native format (config.json + model.safetensors; DCGAN or MSG-GAN), the HugGAN DCGAN layout "

@@ -33,8 +33,9 @@ from ..errors import UnsupportedCheckpointError
 from .augment import shift_images
 from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init
 
-ARCHITECTURES = ("dcgan", "msg")  # TrainConfig.arch's values; config.json's "arch" (absent: dcgan)
-ARCH_NAMES = {"dcgan": "DCGAN", "msg": "MSG-GAN"}
+# TrainConfig.arch's values; config.json's "arch" (absent: dcgan). progressive: gandemo.gan.progressive
+ARCHITECTURES = ("dcgan", "msg", "progressive")
+ARCH_NAMES = {"dcgan": "DCGAN", "msg": "MSG-GAN", "progressive": "Progressive GAN"}
 MSG_TAGS = (*MODEL_CARD_TAGS, "msg-gan")
 Images = torch.Tensor | list[torch.Tensor]  # one batch of images, or one per scale (smallest first)
 
@@ -44,25 +45,18 @@ def scale_sizes(image_size: int) -> list[int]:
     return [4 * 2**i for i in range(int(math.log2(image_size // 4)) + 1)]
 
 
-class MSGGenerator(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="gandemo",
-    tags=list(MSG_TAGS),
-    license="mit",
-    pipeline_tag="unconditional-image-generation",
-    repo_url="https://github.com/gandemo/gandemo",
-):
-    """Latent (N, latent_dim) -> image (N, channels, size, size) in [-1, 1]; ``scales(z)``: every scale.
+class BlocksGenerator(nn.Module):
+    """DCGAN's generator as a list of blocks, every hidden block with a 1x1 "toRGB" convolution: the weights of
+    an MSG-GAN generator, and of a progressively grown one (gandemo.gan.progressive), which differ only in how
+    they were trained. ``ARCH`` is what config.json's "arch" says; ``arch`` must match it."""
 
-    ``arch`` is only there so that config.json names the architecture ("arch": "msg")."""
+    ARCH = ""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
-                 arch: str = "msg"):
+    def __init__(self, image_size: int, channels: int, latent_dim: int, width: int, arch: str):
         super().__init__()
         _check_architecture(image_size, channels, latent_dim, width)
-        if arch != "msg":
-            raise ValueError(f"an MSGGenerator's arch is 'msg', got {arch!r}")
+        if arch != self.ARCH:
+            raise ValueError(f"a {type(self).__name__}'s arch is {self.ARCH!r}, got {arch!r}")
         self.image_size, self.channels, self.latent_dim, self.width, self.arch = image_size, channels, latent_dim, width, arch
         widths = _feature_widths(image_size, width)  # the hidden blocks' widths at 4, 8, ..., size / 2
         blocks = [nn.Sequential(nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
@@ -93,6 +87,26 @@ class MSGGenerator(
     def scales(self, z: torch.Tensor) -> list[torch.Tensor]:
         """The image at every scale, 4x4 first, the output size last."""
         return self(z, all_scales=True)
+
+
+class MSGGenerator(
+    BlocksGenerator,
+    PyTorchModelHubMixin,
+    library_name="gandemo",
+    tags=list(MSG_TAGS),
+    license="mit",
+    pipeline_tag="unconditional-image-generation",
+    repo_url="https://github.com/gandemo/gandemo",
+):
+    """Latent (N, latent_dim) -> image (N, channels, size, size) in [-1, 1]; ``scales(z)``: every scale.
+
+    ``arch`` is only there so that config.json names the architecture ("arch": "msg")."""
+
+    ARCH = "msg"
+
+    def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
+                 arch: str = "msg"):
+        super().__init__(image_size, channels, latent_dim, width, arch)
 
 
 class MSGDiscriminator(
@@ -247,9 +261,12 @@ def msg_settings(state: dict[str, torch.Tensor]) -> dict[str, int]:
             "latent_dim": int(first.shape[0]), "width": int(hidden.shape[1])}
 
 
-def build_msg_generator(settings: dict[str, int], what: str = "MSG-GAN") -> MSGGenerator:
-    """An MSGGenerator for ``settings`` (from config.json or the weights), or UnsupportedCheckpointError."""
+def build_msg_generator(settings: dict[str, int], what: str = "MSG-GAN",
+                        cls: type[BlocksGenerator] = MSGGenerator) -> BlocksGenerator:
+    """An MSGGenerator (or ``cls``, e.g. a ProgressiveGenerator: the same weights) for ``settings`` (from
+    config.json or the weights), or UnsupportedCheckpointError."""
     try:
-        return MSGGenerator(**{k: int(settings[k]) for k in ("image_size", "channels", "latent_dim", "width")})
+        return cls(**{k: int(settings[k]) for k in ("image_size", "channels", "latent_dim", "width")})
     except (KeyError, TypeError, ValueError) as e:
-        raise UnsupportedCheckpointError(f"The {what} describes no valid gandemo MSG-GAN generator: {e}.") from e
+        raise UnsupportedCheckpointError(
+            f"The {what} describes no valid gandemo {ARCH_NAMES[cls.ARCH]} generator: {e}.") from e

@@ -24,7 +24,7 @@ import time
 import typing
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from .msg import (
     detach_images,
     image_pyramid,
 )
+from .progressive import GrowthSchedule, ProgressiveDiscriminator, ProgressiveGenerator, blend_real
 from .runs import TRAINING_DIR, RunFolder, checkpoint_bytes
 
 __all__ = ["TRAINING_DIR", "Rule", "TrainConfig", "TrainEvent", "Trainer", "settings_table"]
@@ -175,9 +176,10 @@ class TrainConfig:
     CLI, the Train tab and ``validate()`` are built from: a new setting is one line here."""
 
     image_size: int = setting(64, "resolution in px", choices=SUPPORTED_SIZES, words="resolution", flags=("--size",))
-    arch: str = setting("dcgan", "architecture: dcgan, or msg (MSG-GAN: G draws every scale from 4x4 up, D judges each "
-                        "at the matching depth; for 64 and 128 px, also allowed at 32)", choices=ARCHITECTURES,
-                        words="architecture")
+    arch: str = setting("dcgan", "architecture: dcgan; msg (MSG-GAN: G draws every scale from 4x4 up, D judges each "
+                        "at the matching depth); progressive (progressive growing: from 4x4 up, one resolution at a "
+                        "time, see --grow-steps). msg and progressive are for 64 and 128 px, also allowed at 32",
+                        choices=ARCHITECTURES, words="architecture")
     channels: int = setting(3, "image channels: 1 grey, 3 RGB, 4 RGBA ('auto': as the images have them)",
                             choices=SUPPORTED_CHANNELS, ui="taken from the uploaded images")
     latent_dim: int = setting(100, "length of the noise vector z", lo=1, hi=4096,
@@ -220,6 +222,10 @@ class TrainConfig:
         (), "lower both learning rates after step STEP by FACTOR, e.g. 1000:0.1 (repeatable)", check=_lr_drops_problem,
         parse=parse_lr_drop, metavar="STEP:FACTOR", flags=("--lr-drop",),
         ui="a planned schedule; in the browser the buttons lower the rates while it trains")
+    grow_steps: int = setting(
+        0, "progressive growing: steps at each resolution below the output size, the first half of them fading it "
+        "in (0: the first half of the run grows, every resolution an equal share)", lo=0, hi=1_000_000,
+        words="grow steps", ui="the browser's runs grow during their first half (0, automatic)")
     auto_lr_drop: bool = setting(False, "lower both learning rates x0.1 when the losses oscillate without progress "
                                  "(measured as gandemo.gan.health says)")
 
@@ -267,6 +273,7 @@ class TrainEvent:
     health: list[HealthMessage] = field(default_factory=list)
     checkpoint: Path | None = None
     message: str = ""
+    growing: int = 0  # progressive growing: the resolution the step trained at while below the output size (px)
 
 
 class Trainer:
@@ -307,7 +314,19 @@ class Trainer:
         self.amp_dtype = amp_dtype or torch.float32
         self.channels_last = on_cuda  # on CPUs NCHW measured faster, in float32 and in bfloat16
         self.msg = config.arch == "msg"  # MSG-GAN: G's images at every scale go to D (gandemo.gan.msg)
-        G, D = (MSGGenerator, MSGDiscriminator) if self.msg else (DCGANGenerator, DCGANDiscriminator)
+        # progressive growing (gandemo.gan.progressive): the resolution of each step; 0 grow steps: half the run
+        self.growth: GrowthSchedule | None = None
+        if config.arch == "progressive":
+            if not config.grow_steps:  # resolved once and kept in the run's settings, so a resume grows alike
+                self.config = config = replace(config, grow_steps=GrowthSchedule.automatic(config.image_size, config.steps))
+            self.growth = GrowthSchedule(config.image_size, config.grow_steps)
+            if config.steps < self.growth.full_size_step + self.growth.fade_steps:
+                raise InvalidInputError(
+                    f"Progressive growing at {config.image_size} px with {config.grow_steps} steps per resolution "
+                    f"reaches the full size after {self.growth.full_size_step + self.growth.fade_steps} steps, but the "
+                    f"run has {config.steps}; train longer or use fewer grow steps (0: automatic).")
+        G, D = {"msg": (MSGGenerator, MSGDiscriminator), "progressive": (ProgressiveGenerator, ProgressiveDiscriminator)
+                }.get(config.arch, (DCGANGenerator, DCGANDiscriminator))
         self.G = G(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
         self.D = D(config.image_size, config.channels, config.width_d, config.spectral_norm).to(self.device)
         if self.channels_last:
@@ -315,7 +334,8 @@ class Trainer:
             self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         # the passes whose gradients are averaged over torchrun's ranks go through these (G, D when alone)
-        self.G_train, self.D_train = self.dist.wrap(self.G), self.dist.wrap(self.D)
+        growing = self.growth is not None  # a growing network leaves the layers of other resolutions unused
+        self.G_train, self.D_train = self.dist.wrap(self.G, growing), self.dist.wrap(self.D, growing)
         self.dist.decorrelate_rng(config.seed)
         betas = (config.beta1, config.beta2)
         fused = self.device.type in ("cuda", "cpu")  # one kernel for all parameters instead of a loop
@@ -333,6 +353,7 @@ class Trainer:
         self._order = torch.empty(0, dtype=torch.long)
         self._good: dict | None = None
         self._last_d_loss = math.inf
+        self._grow: dict[str, Any] = {}  # the step's stage and alpha while growing progressively (R1 needs them)
         self.lr_changes: list[dict[str, Any]] = []  # every change of the learning rates, kept in state.json
         self._lr_requests: list[dict[str, Any]] = []  # asked for from other threads, applied between steps
         self._lr_lock = threading.Lock()
@@ -384,17 +405,24 @@ class Trainer:
         real = self.real_batch()
         if self.msg:  # D sees real images at every scale too
             real = image_pyramid(real)
+        grow: dict[str, Any] = {}  # progressive growing: this step's resolution (stage) and fade-in (alpha)
+        if self.growth is not None:
+            stage, alpha = self.growth.at(self.step)
+            real = blend_real(real, self.growth.sizes[stage], alpha)
+            grow = {"stage": stage, "alpha": alpha}
+        self._grow = grow
         z = torch.randn(bs, cfg.latent_dim, device=self.device)
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
         # Phase 1: discriminator (skipped while it already wins by a wide margin)
         with autocast:
-            fake = self.G_train(z, all_scales=True) if self.msg else self.G_train(z)
+            fake = self.G_train(z, all_scales=True) if self.msg else self.G_train(z, **grow)
             if cfg.spectral_norm:  # no batch norm in D: one forward over real and fake together
-                logits = self.D_train(self.augment(cat_images(real, detach_images(fake))))
+                logits = self.D_train(self.augment(cat_images(real, detach_images(fake))), **grow)
                 real_logits, fake_logits = logits[:bs], logits[bs:]
             else:
-                real_logits, fake_logits = self.D_train(self.augment(real)), self.D_train(self.augment(detach_images(fake)))
+                real_logits = self.D_train(self.augment(real), **grow)
+                fake_logits = self.D_train(self.augment(detach_images(fake)), **grow)
             loss_d, plain_d = self.d_loss(real_logits.float(), fake_logits.float())
         update_d = not (cfg.d_skip_threshold > 0 and self._last_d_loss < cfg.d_skip_threshold)
         if update_d:
@@ -410,7 +438,7 @@ class Trainer:
         # Phase 2: generator, through a D that is not updated here (the plain D: no gradients of D to average)
         self.D.requires_grad_(False)
         with autocast:
-            loss_g = self.g_loss(self.D(self.augment(fake)).float())
+            loss_g = self.g_loss(self.D(self.augment(fake), **grow).float())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
@@ -433,7 +461,8 @@ class Trainer:
     def r1_penalty(self, real: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         """Lazy R1 on real images; for MSG-GAN over every scale's real input (the squared gradients summed)."""
         xs = [x.detach().requires_grad_(True) for x in as_list(real)]
-        grads = torch.autograd.grad(self.D_train(self.augment(xs if self.msg else xs[0])).sum(), xs, create_graph=True)
+        grads = torch.autograd.grad(self.D_train(self.augment(xs if self.msg else xs[0]), **self._grow).sum(), xs,
+                                    create_graph=True)
         return self.config.r1_gamma / 2 * sum(g.pow(2).flatten(1).sum(1) for g in grads).mean() * 4
 
     @torch.no_grad()
@@ -447,9 +476,21 @@ class Trainer:
         for be, bl in zip(self.G_ema.buffers(), self.G.buffers()):
             be.copy_(bl)
 
+    @property
+    def grown_size(self) -> int:
+        """The resolution the last step trained at (the output size unless growing progressively)."""
+        if self.growth is None:
+            return self.config.image_size
+        return self.growth.sizes[self.growth.at(max(self.step - 1, 0))[0]]
+
     @torch.no_grad()
     def preview(self, scale_to: int = 384) -> tuple[Image.Image, torch.Tensor]:
-        samples = self.G_ema(self.fixed_z).float().cpu()
+        if self.growth is None:
+            samples = self.G_ema(self.fixed_z).float().cpu()
+        else:  # while growing: what G draws at the resolution of the moment, enlarged to the output size
+            stage, alpha = self.growth.at(max(self.step - 1, 0))
+            samples = F.interpolate(self.G_ema.grown(self.fixed_z, stage, alpha).float(), size=self.config.image_size,
+                                    mode="nearest").cpu()
         grid = make_grid(samples, columns=4)
         return upscale(grid, max(1, scale_to // grid.width)), samples
 
@@ -578,7 +619,9 @@ class Trainer:
             health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"], stats["loss_g"])
             if cfg.auto_lr_drop and any(h.code == "oscillating" for h in health):
                 self.lower_learning_rates(AUTO_LR_FACTOR, reason="auto")
-            event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health)
+            growing = self.grown_size if self.grown_size < cfg.image_size else 0
+            event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health,
+                               growing=growing)
             if self.dist.is_main and ((cfg.preview_every and self.step % cfg.preview_every == 0) or self.step == total):
                 event.kind = "preview"
                 event.preview, samples = self.preview()
@@ -630,10 +673,14 @@ class Trainer:
     def card(self) -> str:
         cfg = self.config
         settings = json.dumps(asdict(cfg), indent=2)
+        growing = ""
+        if self.growth is not None and self.step < self.growth.full_size_step + self.growth.fade_steps:
+            growing = (f" Still growing: its last step trained at {self.grown_size}x{self.grown_size} px (the sample grid "
+                       f"shows that, enlarged); the full-size image is drawn from step {self.growth.full_size_step} on.")
         return model_card(
             title=f"{self.out_dir.name} (gandemo {ARCH_NAMES[cfg.arch]})",
             summary=f"A {cfg.image_size}x{cfg.image_size} {ARCH_NAMES[cfg.arch]} trained with gandemo for {self.step} steps "
-                    f"on {self.data.shape[0]} images. {self.data_summary}".strip(),
+                    f"on {self.data.shape[0]} images.{growing} {self.data_summary}".strip(),
             config=self.G_ema.config if hasattr(self.G_ema, "config") else {
                 "image_size": cfg.image_size, "channels": cfg.channels, "latent_dim": cfg.latent_dim, "width": cfg.width_g,
                 "arch": cfg.arch},

@@ -40,6 +40,8 @@ def show_scales(model: str, seed: float, num: float) -> tuple[list[tuple[str, st
     count = whole_number(num, t("scales.num"))
     if not 1 <= count <= MAX_SEEDS:
         raise InvalidInputError(t("scales.error.num", most=MAX_SEEDS, value=count))
+    if gen.arch == "progressive":  # its smaller scales were trained only while it grew
+        return [], t("scales.progressive", size=gen.image_size)
     if gen.arch != "msg":
         return [], t("scales.not_msg", layout=gen.layout, size=gen.image_size)
     sizes = gen.scale_sizes

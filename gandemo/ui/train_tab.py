@@ -278,6 +278,8 @@ class _View:
         else:
             status = t("train.status.step", lang, step=ev.step, total=ev.total_steps, rate=f"{ev.images_per_s:.0f}",
                        eta=_fmt_eta(ev.eta_s, lang), device=job.device)
+            if ev.growing:  # progressive growing, below the output size: the samples are enlarged
+                status += " · " + t("train.status.growing", lang, size=f"{ev.growing}×{ev.growing}")
         if job.status == "done":
             status = t("train.status.done", lang, steps=ev.step if ev else 0)
         elif job.status == "stopped":
