@@ -63,6 +63,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "sn-ema": {"batch_size": 64, "diffaugment": "", "d_skip_threshold": 0.0, "ema_decay": 0.999},
     # the DCGAN paper's batch-norm D and plain BCE (every fix off, like _common.PLAIN) plus an EMA of G
     "bn-ema": BUNDLED_RECIPE,  # scripts/train_bundled.py's: the bundled model
+    # seventh session's candidates for more even classes: the tutorial's batch of 128, and another seed
+    "bn-ema-b128": {**BUNDLED_RECIPE, "batch_size": 128},
+    "bn-ema-seed1": {**BUNDLED_RECIPE, "seed": 1},
 }
 RUNNERS = ("tutorial", "defaults", *RECIPES)
 TUTORIAL_BATCH = 128
@@ -75,8 +78,9 @@ SAMPLE_BATCH = 250
 
 def recipe_config(recipe: str, steps: int = 1_000_000, seed: int = 0) -> TrainConfig:
     """A recipe's TrainConfig: checkpoints only at the end, a preview every 500 steps."""
-    return TrainConfig(image_size=32, channels=1, steps=steps, seed=seed, preview_every=500, checkpoint_every=0,
-                       checkpoint_minutes=0.0, **RECIPES[recipe])
+    settings = {"seed": seed, **RECIPES[recipe]}  # a recipe may fix its own seed
+    return TrainConfig(image_size=32, channels=1, steps=steps, preview_every=500, checkpoint_every=0,
+                       checkpoint_minutes=0.0, **settings)
 
 
 def train_steps(trainer: Trainer) -> Iterator[int]:
