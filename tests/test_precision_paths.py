@@ -195,11 +195,11 @@ def test_the_loss_scale_survives_a_resume(tmp_path: Path, monkeypatch: pytest.Mo
     assert resumed.scaler.get_scale() == trainer.scaler.get_scale()
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "msg"])
+@pytest.mark.parametrize("arch", ["dcgan", "msg", "progressive"])
 def test_the_cuda_memory_layout_trains_too(arch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On CUDA the Trainer keeps G, D and the real batches channels-last (NHWC); on the CPU it doesn't. The
     same layout, set here the way the constructor sets it on a GPU, trains under float16 + GradScaler + R1
-    (DCGAN and MSG-GAN's image pyramid) with finite losses and weights, and saves a loadable checkpoint."""
+    (DCGAN, MSG-GAN's image pyramid and a growing network) with finite losses and weights, and saves a loadable checkpoint."""
     monkeypatch.setenv("GANDEMO_PRECISION", "fp16")
     out = tmp_path / arch
     trainer = Trainer(shapes(), tiny(arch=arch, steps=5, r1_gamma=1.0), out, device="cpu")
