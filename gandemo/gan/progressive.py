@@ -175,11 +175,13 @@ class ProgressiveDiscriminator(nn.Module):
         """Features of size ``sizes[stage]`` / 2 (full size) or ``sizes[stage]`` (below) from images at that stage."""
         return self.first(x) if stage == len(self.sizes) - 1 else self.from_rgb[stage](x)
 
+    def _block(self, size: int) -> int:
+        """The index of the block that halves features of ``size`` px (blocks[j]: (image_size / 2) / 2**j px)."""
+        return len(self.blocks) - int(math.log2(size // 4))
+
     def _down(self, h: torch.Tensor, size: int) -> torch.Tensor:
         """Features of ``size`` px through the blocks down to 4x4."""
-        n_blocks = len(self.blocks)
-        start = n_blocks - int(math.log2(size // 4))  # blocks[j] halves features of size (image_size / 2) / 2**j
-        for block in self.blocks[start:]:
+        for block in self.blocks[self._block(size):]:
             h = block(h)
         return h
 
@@ -194,12 +196,7 @@ class ProgressiveDiscriminator(nn.Module):
         size = sizes[stage] // 2 if full else sizes[stage]
         if stage > 0 and alpha < 1.0:  # fading in: the previous entry reads the image at half the size
             if not full:
-                h = self._down_one(h, size)
+                h = self.blocks[self._block(size)](h)
                 size //= 2
             h = torch.lerp(self.from_rgb[stage - 1](F.avg_pool2d(x, 2)), h, alpha)
         return self.final(self._down(h, size)).flatten()
-
-    def _down_one(self, h: torch.Tensor, size: int) -> torch.Tensor:
-        """One block: features of ``size`` px to ``size / 2``."""
-        j = len(self.blocks) - int(math.log2(size // 4))
-        return self.blocks[j](h)
