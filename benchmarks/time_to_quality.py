@@ -62,8 +62,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # spectral-norm D (no batch norm), label smoothing 0.9, EMA of G
     "sn-ema": {"batch_size": 64, "diffaugment": "", "d_skip_threshold": 0.0, "ema_decay": 0.999},
     # the DCGAN paper's batch-norm D and plain BCE (every fix off, like _common.PLAIN) plus an EMA of G
-    "bn-ema": BUNDLED_RECIPE,  # scripts/train_bundled.py's: the bundled model
-    # seventh session's candidates for more even classes: the tutorial's batch of 128, and another seed
+    "bn-ema": BUNDLED_RECIPE,  # scripts/train_bundled.py's recipe, seed 0: the bundled model of the sixth session
+    # the seventh session's runs for more even classes: the tutorial's batch of 128, and another seed; seed 1 is
+    # the bundled model since (scripts/train_bundled.py's DEFAULT_SEED)
     "bn-ema-b128": {**BUNDLED_RECIPE, "batch_size": 128},
     "bn-ema-seed1": {**BUNDLED_RECIPE, "seed": 1},
 }
