@@ -379,6 +379,15 @@ def forced_row(dtype: torch.dtype | None, scaler: bool) -> Callable[[Context, Ro
     return row_fn
 
 
+def against_dcgan(ctx: Context, row: Row, rate: float, size: int) -> None:
+    """An architecture row's result, with the DCGAN row of the same size (when timed) as its baseline."""
+    row.result = f"{rate:,.0f} img/s"
+    base = ctx.rates.get(f"policy {size}")
+    if base:
+        row.baseline, row.ratio = f"DCGAN {base:,.0f} img/s", f"{rate / base:.2f}x"
+    row.numbers.update(images_per_s=rate, size=size)
+
+
 def msg_row(ctx: Context, row: Row) -> None:
     rules = TrainConfig.rules()
     if "arch" not in rules or "msg" not in rules["arch"][1].choices:
@@ -395,11 +404,7 @@ def msg_row(ctx: Context, row: Row) -> None:
         check(sizes == [4 * 2**i for i in range(len(sizes))] and sizes[-1] == size
               and all(torch.isfinite(s).all() for s in scales), f"the scales came out {sizes}")
         row.passed(f"{len(sizes)} scales {sizes[0]}..{sizes[-1]} px")
-    row.result = f"{rate:,.0f} img/s"
-    base = ctx.rates.get(f"policy {size}")
-    if base:
-        row.baseline, row.ratio = f"DCGAN {base:,.0f} img/s", f"{rate / base:.2f}x"
-    row.numbers.update(images_per_s=rate, size=size)
+    against_dcgan(ctx, row, rate, size)
 
 
 def progressive_row(ctx: Context, row: Row) -> None:
@@ -414,11 +419,7 @@ def progressive_row(ctx: Context, row: Row) -> None:
     rate, _ = train_and_check(ctx, row, trainer, policy)
     check(trainer.grown_size == size, f"it grew only to {trainer.grown_size} px")
     row.passed(f"grew {trainer.growth.sizes[0]}..{size} px")
-    row.result = f"{rate:,.0f} img/s"
-    base = ctx.rates.get(f"policy {size}")
-    if base:
-        row.baseline, row.ratio = f"DCGAN {base:,.0f} img/s", f"{rate / base:.2f}x"
-    row.numbers.update(images_per_s=rate, size=size)
+    against_dcgan(ctx, row, rate, size)
 
 
 def style_pictures(size: int) -> tuple[Image.Image, Image.Image]:

@@ -61,6 +61,23 @@ def cli_env(hf_env: dict[str, str], check: Path) -> dict[str, str]:
     return env
 
 
+def train_two_ranks(tmp_path: Path, hf_env: dict[str, str], settings: list[str]) -> tuple[Path, list[int]]:
+    """torchrun with 2 Gloo processes trains 12 small images with the given CLI settings (tiny networks, no
+    previews, R1 on); checks that it ends well and that the ranks' G, D and EMA are identical after every step.
+    Returns the run folder and the steps the ranks checked."""
+    data, out, check = tmp_path / "shapes", tmp_path / "run", tmp_path / "check.jsonl"
+    write_pngs(data, 12)
+    args = [str(data), "--out", str(out), *settings, "--width", "8", "--batch-size", "4", "--preview-every", "0",
+            "--r1", "1", "--device", "cpu"]
+    proc = subprocess.run(torchrun(args), cwd=REPO_ROOT, env=cli_env(hf_env, check), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, shown(proc)
+    rows = check_rows(check)
+    assert len(rows[0]["ranks"]) == 2
+    assert_one_model(rows)
+    return out, [row["ranks"][0]["step"] for row in rows if not row["final"]]
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One 2-rank run: spectral norm (its power-iteration buffers), lazy R1 through DDP, a planned

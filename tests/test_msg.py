@@ -8,7 +8,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZES = {64: [4, 8, 16, 32, 64], 128: [4, 8, 16, 32, 64, 128]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py's
 
 
 def msg_config(**overrides: object) -> TrainConfig:
@@ -200,18 +194,10 @@ def test_cli_trains_an_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
 
 def test_two_ranks_train_one_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
     """torchrun with 2 Gloo processes: the ranks' G, D and EMA stay identical after every step (R1 on)."""
-    from test_ddp import assert_one_model, check_rows, cli_env, shown, torchrun
+    from test_ddp import train_two_ranks
 
-    data, out, check = tmp_path / "shapes", tmp_path / "run", tmp_path / "check.jsonl"
-    write_pngs(data, 12)
-    args = [str(data), "--out", str(out), "--arch", "msg", "--size", "64", "--steps", "3", "--width", "8",
-            "--batch-size", "4", "--preview-every", "0", "--r1", "1", "--device", "cpu"]
-    proc = subprocess.run(torchrun(args), cwd=REPO_ROOT, env=cli_env(hf_env, check), capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, shown(proc)
-    rows = check_rows(check)
-    assert [row["ranks"][0]["step"] for row in rows if not row["final"]] == [1, 2, 3] and len(rows[0]["ranks"]) == 2
-    assert_one_model(rows)
+    out, steps = train_two_ranks(tmp_path, hf_env, ["--arch", "msg", "--size", "64", "--steps", "3"])
+    assert steps == [1, 2, 3]
     assert load_generator(str(out), device="cpu").arch == "msg"
 
 

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,12 +35,7 @@ from gandemo.ui.train_tab import config_from_widgets
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py's
 
 
 def grow_config(**overrides: object) -> TrainConfig:
@@ -272,18 +266,11 @@ def test_cli_grows_a_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
 
 def test_two_ranks_grow_one_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
     """torchrun with 2 Gloo processes: layers unused at a stage don't stall DDP, and the ranks stay identical."""
-    from test_ddp import assert_one_model, check_rows, cli_env, shown, torchrun
+    from test_ddp import train_two_ranks
 
-    data, out, check = tmp_path / "shapes", tmp_path / "run", tmp_path / "check.jsonl"
-    write_pngs(data, 12)
-    args = [str(data), "--out", str(out), "--arch", "progressive", "--grow-steps", "1", "--size", "32", "--steps", "4",
-            "--width", "8", "--batch-size", "4", "--preview-every", "0", "--r1", "1", "--device", "cpu"]
-    proc = subprocess.run(torchrun(args), cwd=REPO_ROOT, env=cli_env(hf_env, check), capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, shown(proc)
-    rows = check_rows(check)
-    assert [row["ranks"][0]["step"] for row in rows if not row["final"]] == [1, 2, 3, 4] and len(rows[0]["ranks"]) == 2
-    assert_one_model(rows)
+    out, steps = train_two_ranks(tmp_path, hf_env, ["--arch", "progressive", "--grow-steps", "1", "--size", "32",
+                                                    "--steps", "4"])
+    assert steps == [1, 2, 3, 4]
     assert load_generator(str(out), device="cpu").arch == "progressive"
 
 
