@@ -198,8 +198,10 @@ def test_source_error_in_vietnamese() -> None:
 
 
 def _core_errors() -> list[tuple[str, Callable[[], object]]]:
+    import torch
+
     from gandemo import explore
-    from gandemo.gan.train import TrainConfig
+    from gandemo.gan.train import TrainConfig, Trainer
     from gandemo.style import StyleSettings
     from gandemo.training import steps_for_epochs
 
@@ -212,6 +214,8 @@ def _core_errors() -> list[tuple[str, Callable[[], object]]]:
         ("style steps", lambda: StyleSettings(steps=0).checked()),
         ("optimizer", lambda: StyleSettings(optimizer="sgd").checked()),
         ("blend zero", lambda: StyleSettings(style_blend=(0.0, 0.0)).checked(n_styles=2)),
+        ("progressive too short", lambda: Trainer(torch.zeros(8, 1, 32, 32, dtype=torch.uint8), TrainConfig(
+            image_size=32, channels=1, arch="progressive", steps=2, width_g=8, width_d=8), "/nonexistent", device="cpu")),
     ]
 
 
