@@ -125,7 +125,7 @@ def run(arch: str, seed: int, data: torch.Tensor, real_feats: np.ndarray, args: 
         images = samples(trainer, args.samples)
         fd = frechet_distance(features(images), real_feats)
         precision = str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp else "float32"
-        grown = trainer.growth is None or trainer.step >= trainer.growth.full_size_step + trainer.growth.fade_steps
+        grown = trainer.growth is None or trainer.step >= trainer.growth.grown_step
         result = {"arch": arch, "seed": seed, "steps": trainer.step, "budget_s": used, "fd_half": fd_half, "fd": fd,
                   "wall_s": time.perf_counter() - start_wall, "precision": precision, "grid": images[:16],
                   "grow_steps": config.grow_steps if arch == "progressive" else None, "grown": grown}

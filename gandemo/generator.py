@@ -33,7 +33,7 @@ from .gan.layouts import (
     strip_wrappers,
 )
 from .gan.models import DCGANGenerator
-from .gan.msg import ARCHITECTURES, build_msg_generator
+from .gan.msg import ARCH_NAMES, ARCHITECTURES, MSGGenerator, build_msg_generator
 from .gan.progressive import ProgressiveGenerator
 from .gan.runs import RunFolder
 from .hub import ResolvedFiles, read_state_dict, resolve
@@ -187,14 +187,11 @@ def build_from_files(files: ResolvedFiles) -> tuple[nn.Module, str]:
             raise UnsupportedCheckpointError(
                 f"config.json names the architecture {str(arch)[:40]!r}, which gandemo doesn't know "
                 "(it knows 'dcgan', 'msg' and 'progressive').")
-        if arch == "msg":
-            module: nn.Module = build_msg_generator(config, "config.json")
-            load_strict(module, strip_wrappers(state), "config.json's gandemo MSG-GAN")
-            return module, MSG_LAYOUT.name
-        if arch == "progressive":  # an MSG-GAN generator's weights, grown instead (gandemo.gan.progressive)
-            module = build_msg_generator(config, "config.json", ProgressiveGenerator)
-            load_strict(module, strip_wrappers(state), "config.json's gandemo Progressive GAN")
-            return module, PROGRESSIVE_LAYOUT.name
+        if arch in ("msg", "progressive"):  # the same weights, trained two ways (gandemo.gan.progressive)
+            cls, layout = (MSGGenerator, MSG_LAYOUT) if arch == "msg" else (ProgressiveGenerator, PROGRESSIVE_LAYOUT)
+            module: nn.Module = build_msg_generator(config, "config.json", cls)
+            load_strict(module, strip_wrappers(state), f"config.json's gandemo {ARCH_NAMES[arch]}")
+            return module, layout.name
         try:
             module = DCGANGenerator(**{k: int(config[k]) for k in NATIVE_CONFIG_KEYS})
         except (TypeError, ValueError) as e:

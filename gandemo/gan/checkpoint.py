@@ -48,13 +48,12 @@ def model_card(
         f"{ARCH_NAMES.get(arch_id, 'DCGAN')} generator, {config['image_size']}x{config['image_size']} px, "
         f"{config['channels']} channel(s), latent dimension {config['latent_dim']}, width {config['width']}."
     )
+    sizes = ", ".join(f"{s}x{s}" for s in scale_sizes(int(config["image_size"]))) if msg or grown else ""
     if msg:
-        sizes = ", ".join(f"{s}x{s}" for s in scale_sizes(int(config["image_size"])))
         arch += (f" Architecture: msg (MSG-GAN, multi-scale gradients): the generator draws the image at every scale "
                  f"({sizes}) and the discriminator judged each at the matching depth while it trained. "
                  "`gen.scales(z)` returns every scale; `gen(z)` the full-size image.")
     if grown:
-        sizes = ", ".join(f"{s}x{s}" for s in scale_sizes(int(config["image_size"])))
         arch += (" Architecture: progressive (progressive growing, as in ProGAN): training began at 4x4 and both "
                  f"networks grew one resolution at a time ({sizes}), each new one faded in; `gen(z)` draws the "
                  "full-size image with DCGAN's layers (the weights have an MSG-GAN generator's layout).")

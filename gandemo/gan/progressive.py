@@ -59,6 +59,11 @@ class GrowthSchedule:
     def fade_steps(self) -> int:
         return max(1, self.grow_steps // 2)
 
+    @property
+    def grown_step(self) -> int:
+        """The steps a run needs to be fully grown: the output size reached and faded in."""
+        return self.full_size_step + self.fade_steps
+
     def at(self, step: int) -> tuple[int, float]:
         """(stage, alpha) of the step numbered ``step`` (0 = the first step of the run)."""
         stage = min(step // self.grow_steps, len(self.sizes) - 1)
@@ -124,22 +129,14 @@ class ProgressiveGenerator(
         last = len(self.blocks) - 1
         if not 0 <= stage <= last:
             raise ValueError(f"stage must be between 0 and {last}, got {stage}")
-        if z.dim() == 2:
-            z = z[:, :, None, None]
-        h = z
-        previous: torch.Tensor | None = None  # the features the stage before drew its image from
-        for i in range(min(stage, last - 1) + 1):
-            if i == stage and i > 0 and alpha < 1.0:
-                previous = h
-            h = self.blocks[i](h)
-        if stage == last:  # the output size: DCGAN's final block draws it
-            previous = h if stage > 0 and alpha < 1.0 else None
-            image = self.blocks[last](h)
-        else:
-            image = torch.tanh(self.to_rgb[stage](h))
-        if previous is None:
+        h = z[:, :, None, None] if z.dim() == 2 else z
+        for block in self.blocks[:stage]:
+            h = block(h)  # the features the stage before drew its image from (at stage 0: the latent)
+        new = self.blocks[stage](h)
+        image = new if stage == last else torch.tanh(self.to_rgb[stage](new))  # the last block draws the image
+        if stage == 0 or alpha >= 1.0:
             return image
-        return torch.lerp(upsample(torch.tanh(self.to_rgb[stage - 1](previous))), image, alpha)
+        return torch.lerp(upsample(torch.tanh(self.to_rgb[stage - 1](h))), image, alpha)
 
 
 class ProgressiveDiscriminator(nn.Module):

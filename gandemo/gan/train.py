@@ -320,10 +320,10 @@ class Trainer:
             if not config.grow_steps:  # resolved once and kept in the run's settings, so a resume grows alike
                 self.config = config = replace(config, grow_steps=GrowthSchedule.automatic(config.image_size, config.steps))
             self.growth = GrowthSchedule(config.image_size, config.grow_steps)
-            if config.steps < self.growth.full_size_step + self.growth.fade_steps:
+            if config.steps < self.growth.grown_step:
                 raise InvalidInputError(
                     f"Progressive growing at {config.image_size} px with {config.grow_steps} steps per resolution "
-                    f"reaches the full size after {self.growth.full_size_step + self.growth.fade_steps} steps, but the "
+                    f"reaches the full size after {self.growth.grown_step} steps, but the "
                     f"run has {config.steps}; train longer or use fewer grow steps (0: automatic).")
         G, D = {"msg": (MSGGenerator, MSGDiscriminator), "progressive": (ProgressiveGenerator, ProgressiveDiscriminator)
                 }.get(config.arch, (DCGANGenerator, DCGANDiscriminator))
@@ -353,7 +353,6 @@ class Trainer:
         self._order = torch.empty(0, dtype=torch.long)
         self._good: dict | None = None
         self._last_d_loss = math.inf
-        self._grow: dict[str, Any] = {}  # the step's stage and alpha while growing progressively (R1 needs them)
         self.lr_changes: list[dict[str, Any]] = []  # every change of the learning rates, kept in state.json
         self._lr_requests: list[dict[str, Any]] = []  # asked for from other threads, applied between steps
         self._lr_lock = threading.Lock()
@@ -405,12 +404,9 @@ class Trainer:
         real = self.real_batch()
         if self.msg:  # D sees real images at every scale too
             real = image_pyramid(real)
-        grow: dict[str, Any] = {}  # progressive growing: this step's resolution (stage) and fade-in (alpha)
-        if self.growth is not None:
-            stage, alpha = self.growth.at(self.step)
-            real = blend_real(real, self.growth.sizes[stage], alpha)
-            grow = {"stage": stage, "alpha": alpha}
-        self._grow = grow
+        grow = self._growth_args()
+        if grow:
+            real = blend_real(real, self.growth.sizes[grow["stage"]], grow["alpha"])
         z = torch.randn(bs, cfg.latent_dim, device=self.device)
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
@@ -461,8 +457,8 @@ class Trainer:
     def r1_penalty(self, real: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         """Lazy R1 on real images; for MSG-GAN over every scale's real input (the squared gradients summed)."""
         xs = [x.detach().requires_grad_(True) for x in as_list(real)]
-        grads = torch.autograd.grad(self.D_train(self.augment(xs if self.msg else xs[0]), **self._grow).sum(), xs,
-                                    create_graph=True)
+        grads = torch.autograd.grad(self.D_train(self.augment(xs if self.msg else xs[0]), **self._growth_args()).sum(),
+                                    xs, create_graph=True)
         return self.config.r1_gamma / 2 * sum(g.pow(2).flatten(1).sum(1) for g in grads).mean() * 4
 
     @torch.no_grad()
@@ -476,21 +472,28 @@ class Trainer:
         for be, bl in zip(self.G_ema.buffers(), self.G.buffers()):
             be.copy_(bl)
 
+    def _growth_args(self, step: int | None = None) -> dict[str, Any]:
+        """Progressive growing: the stage (resolution) and alpha (fade-in) of step ``step`` (default: the step
+        about to be trained), as G's and D's keyword arguments; {} for the other architectures."""
+        if self.growth is None:
+            return {}
+        stage, alpha = self.growth.at(self.step if step is None else step)
+        return {"stage": stage, "alpha": alpha}
+
     @property
     def grown_size(self) -> int:
         """The resolution the last step trained at (the output size unless growing progressively)."""
         if self.growth is None:
             return self.config.image_size
-        return self.growth.sizes[self.growth.at(max(self.step - 1, 0))[0]]
+        return self.growth.sizes[self._growth_args(max(self.step - 1, 0))["stage"]]
 
     @torch.no_grad()
     def preview(self, scale_to: int = 384) -> tuple[Image.Image, torch.Tensor]:
         if self.growth is None:
             samples = self.G_ema(self.fixed_z).float().cpu()
         else:  # while growing: what G draws at the resolution of the moment, enlarged to the output size
-            stage, alpha = self.growth.at(max(self.step - 1, 0))
-            samples = F.interpolate(self.G_ema.grown(self.fixed_z, stage, alpha).float(), size=self.config.image_size,
-                                    mode="nearest").cpu()
+            drawn = self.G_ema.grown(self.fixed_z, **self._growth_args(max(self.step - 1, 0)))
+            samples = F.interpolate(drawn.float(), size=self.config.image_size, mode="nearest").cpu()
         grid = make_grid(samples, columns=4)
         return upscale(grid, max(1, scale_to // grid.width)), samples
 
@@ -619,9 +622,9 @@ class Trainer:
             health = monitor.observe_step(self.step, stats["d_real"], stats["d_fake"], stats["loss_g"])
             if cfg.auto_lr_drop and any(h.code == "oscillating" for h in health):
                 self.lower_learning_rates(AUTO_LR_FACTOR, reason="auto")
-            growing = self.grown_size if self.grown_size < cfg.image_size else 0
+            size = self.grown_size
             event = TrainEvent("step", self.step, total, losses=stats, images_per_s=rate, eta_s=eta, health=health,
-                               growing=growing)
+                               growing=size if size < cfg.image_size else 0)
             if self.dist.is_main and ((cfg.preview_every and self.step % cfg.preview_every == 0) or self.step == total):
                 event.kind = "preview"
                 event.preview, samples = self.preview()
@@ -674,7 +677,7 @@ class Trainer:
         cfg = self.config
         settings = json.dumps(asdict(cfg), indent=2)
         growing = ""
-        if self.growth is not None and self.step < self.growth.full_size_step + self.growth.fade_steps:
+        if self.growth is not None and self.step < self.growth.grown_step:
             growing = (f" Still growing: its last step trained at {self.grown_size}x{self.grown_size} px (the sample grid "
                        f"shows that, enlarged); the full-size image is drawn from step {self.growth.full_size_step} on.")
         return model_card(
