@@ -8,6 +8,7 @@ discriminator mirrors it and ends in one logit per image.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -88,6 +89,12 @@ def dcgan_generator_specs(image_size: int, channels: int, latent_dim: int, width
     return specs
 
 
+def discriminator_conv(c_in: int, c_out: int, k: int, s: int, p: int, spectral_norm: bool) -> nn.Module:
+    """A discriminator's bias-free convolution, under spectral norm when asked (DCGAN, MSG-GAN, progressive)."""
+    layer = nn.Conv2d(c_in, c_out, k, s, p, bias=False)
+    return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+
+
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's initialisation: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales."""
     for m in module.modules():
@@ -152,9 +159,7 @@ class DCGANDiscriminator(
         self.spectral_norm = spectral_norm
         widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256]
 
-        def conv(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Module:
-            layer = nn.Conv2d(c_in, c_out, k, s, p, bias=False)
-            return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+        conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
 
         layers: list[nn.Module] = [conv(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for w_in, w_out in zip(widths, widths[1:]):

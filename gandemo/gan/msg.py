@@ -21,6 +21,7 @@ Images here are lists ordered from the smallest scale (4x4) to the output size.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -31,7 +32,7 @@ from torch import nn
 
 from ..errors import UnsupportedCheckpointError
 from .augment import shift_images
-from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init
+from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init, discriminator_conv
 
 # TrainConfig.arch's values; config.json's "arch" (absent: dcgan). progressive: gandemo.gan.progressive
 ARCHITECTURES = ("dcgan", "msg", "progressive")
@@ -125,9 +126,7 @@ class MSGDiscriminator(
         self.image_size, self.channels, self.width, self.spectral_norm = image_size, channels, width, spectral_norm
         widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256, 512]
 
-        def conv(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Module:
-            layer = nn.Conv2d(c_in, c_out, k, s, p, bias=False)
-            return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+        conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
 
         self.from_rgb = nn.Sequential(conv(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True))
         # each block takes its features and the image of the same size, side by side ("simple" combine)

@@ -23,6 +23,7 @@ The networks here are DCGAN's, grown:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init
+from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init, discriminator_conv
 from .msg import BlocksGenerator, scale_sizes
 
 PROGRESSIVE_TAGS = (*MODEL_CARD_TAGS, "progressive-growing")
@@ -149,9 +150,7 @@ class ProgressiveDiscriminator(nn.Module):
         self.image_size, self.channels, self.width, self.spectral_norm = image_size, channels, width, spectral_norm
         widths = list(reversed(_feature_widths(image_size, width)))  # features at size/2, size/4, ..., 4
 
-        def conv(c_in: int, c_out: int, k: int, s: int, p: int) -> nn.Module:
-            layer = nn.Conv2d(c_in, c_out, k, s, p, bias=False)
-            return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+        conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
 
         self.first = nn.Sequential(conv(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True))
         self.blocks = nn.ModuleList(
