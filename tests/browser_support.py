@@ -98,3 +98,27 @@ def step_runner(page: Page, app: AppProcess, js_errors: list[str], tmp_path_fact
             ) from e
 
     return run
+
+
+def set_slider(page: Page, label: str, value: int | str, tries: int = 3) -> None:
+    """Type into a slider's number box, as a person would, and check that the slider followed.
+
+    A slider inside an accordion is mounted when the accordion opens, and on a busy machine its first
+    render can land after the typing and put the initial value back (seen in CI, also after waiting for
+    the slider to show a value first). A person would see that and type again; so does this, at most
+    ``tries`` times. A box that never takes the value still fails."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_label(f"number input for {label}", exact=True)
+    slider = page.get_by_label(f"range slider for {label}", exact=True)
+    for attempt in range(tries):
+        expect(slider).to_have_value(re.compile(r"^\d"))  # mounted, showing its first value
+        box.fill(str(value))
+        box.press("Enter")
+        box.blur()
+        try:
+            expect(slider).to_have_value(str(value), timeout=3_000 if attempt < tries - 1 else 5_000)
+            return
+        except AssertionError:
+            if attempt == tries - 1:
+                raise

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from app_harness import AppProcess
-from browser_support import Step, open_page, step_runner
+from browser_support import Step, open_page, set_slider, step_runner
 from hub_server import StandInHub
 from test_app_style import SHARED_STYLE_APP
 
@@ -72,17 +72,6 @@ def page(browser: Browser, style_app: AppProcess, js_errors: list[str]) -> Itera
 @pytest.fixture
 def step(page: Page, style_app: AppProcess, js_errors: list[str], tmp_path_factory: pytest.TempPathFactory) -> Step:
     return step_runner(page, style_app, js_errors, tmp_path_factory, "browser-style-failure")
-def set_slider(page: Page, label: str, value: int) -> None:
-    """Type into a slider's number box, as a person would, and check the slider followed."""
-    from playwright.sync_api import expect
-
-    box = page.get_by_label(f"number input for {label}", exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    box.blur()
-    expect(page.get_by_label(f"range slider for {label}", exact=True)).to_have_value(str(value))
-
-
 def wait_for_status(page: Page, pattern: str, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
     outcome = page.wait_for_function(STATUS_OR_ERROR, arg=pattern, timeout=timeout_ms).json_value()
     assert outcome == "match", f"waiting for a status matching {pattern!r}, the page shows {outcome}"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from app_harness import AppProcess
-from browser_support import Step, open_page, step_runner
+from browser_support import Step, open_page, set_slider, step_runner
 from test_app_train import train_app  # noqa: F401 - the shared app with a private runs folder
 from test_train import write_pngs
 
@@ -85,14 +85,7 @@ def test_upload_train_watch_the_preview_and_stop(page: Page, step: Step, train_a
         page.get_by_role("spinbutton", name="Steps", exact=True).fill("2000")
         page.get_by_role("button", name="Advanced settings").click()
         for label, value in (("Network width", "16"), ("Batch size", "8"), ("Preview every N steps", "50")):
-            box = page.get_by_role("spinbutton", name=f"number input for {label}")
-            # the accordion mounts its sliders when it opens; typing before a slider has shown its
-            # initial value can be overwritten by that first render (seen once on a busy machine)
-            expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(re.compile(r"^\d"))
-            expect(box).to_have_value(re.compile(r"^\d"))
-            box.fill(value)
-            box.press("Enter")
-            expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(value)
+            set_slider(page, label, value)
 
     with step("start training and see progress and the first samples"):
         page.evaluate(MARK_OLD_TOASTS)  # e.g. a page-load message of the Generate tab: not this run's

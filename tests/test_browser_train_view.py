@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from app_harness import AppProcess
-from browser_support import Step
+from browser_support import Step, set_slider
 from intake_corpus import good_images, image_bytes, noise_image
 from PIL import Image
 from test_app_train import train_app  # noqa: F401 - the shared app with a private runs folder
@@ -182,11 +182,7 @@ def test_while_it_trains_real_images_stand_next_to_the_samples(page: Page, step:
         page.get_by_role("spinbutton", name="Steps", exact=True).fill("2000")
         page.get_by_role("button", name="Advanced settings").click()
         for label, value in (("Network width", "16"), ("Batch size", "8"), ("Preview every N steps", "20")):
-            box = page.get_by_role("spinbutton", name=f"number input for {label}")
-            expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(re.compile(r"^\d"))
-            box.fill(value)
-            box.press("Enter")
-            expect(page.get_by_role("slider", name=f"range slider for {label}")).to_have_value(value)
+            set_slider(page, label, value)
 
     with step("start training: real images and samples side by side, the same size"):
         page.evaluate(MARK_OLD_TOASTS)
