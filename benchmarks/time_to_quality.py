@@ -67,6 +67,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # the bundled model since (scripts/train_bundled.py's DEFAULT_SEED)
     "bn-ema-b128": {**BUNDLED_RECIPE, "batch_size": 128},
     "bn-ema-seed1": {**BUNDLED_RECIPE, "seed": 1},
+    # the eighth session's, seed 1 too: ProGAN's minibatch standard deviation in D, and a smaller batch
+    "bn-ema-mbstd": {**BUNDLED_RECIPE, "seed": 1, "minibatch_std": True},
+    "bn-ema-b32": {**BUNDLED_RECIPE, "seed": 1, "batch_size": 32},
 }
 RUNNERS = ("tutorial", "defaults", *RECIPES)
 TUTORIAL_BATCH = 128

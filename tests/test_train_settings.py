@@ -206,8 +206,9 @@ def test_a_new_field_appears_in_the_cli_validate_and_the_tab() -> None:
         Patched(warmup_steps=500).validate()
 
     assert train_tab.train_params(Patched)[-1] == "warmup_steps"
-    # the settings added later join after job_info in the order they came: auto_lr_drop (issue 10 §4), arch (§3)
-    assert train_tab.TRAIN_PARAMS[-2:] == ("auto_lr_drop", "arch")
+    # the settings added later join after job_info in the order they came: auto_lr_drop (issue 10 §4), arch (§3),
+    # minibatch_std (§7)
+    assert train_tab.TRAIN_PARAMS[-3:] == ("auto_lr_drop", "arch", "minibatch_std")
     assert train_tab.train_params(Patched)[:-1] == train_tab.TRAIN_PARAMS
     with gr.Blocks():
         widget = train_tab.setting_widget(Localizer(), "warmup_steps", Patched)

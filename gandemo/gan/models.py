@@ -95,6 +95,34 @@ def discriminator_conv(c_in: int, c_out: int, k: int, s: int, p: int, spectral_n
     return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
 
 
+class MinibatchStd(nn.Module):
+    """ProGAN's minibatch standard deviation (Karras et al., 2018): one more feature map, how much the images
+    of a small group differ from each other, averaged over features and positions.
+
+    A generator that draws the same few things makes groups with a small spread, which D can now see; so
+    variety pays, a remedy against mode collapse. Groups are consecutive images (``group`` or the largest
+    size under it that divides the batch), so a batch of real images followed by fakes is never mixed
+    in a group when each half divides by the group size."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        g = next(g for g in range(min(self.group, n), 0, -1) if n % g == 0)
+        spread = x.float().reshape(n // g, g, -1).var(dim=1, unbiased=False).add(1e-8).sqrt().mean(dim=1)
+        feature = spread.to(x.dtype).repeat_interleave(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, feature], 1)
+
+
+def discriminator_head(c_in: int, spectral_norm: bool, minibatch_std: bool) -> nn.Module:
+    """The last layer of every discriminator: 4x4 features -> one logit, after the minibatch spread when asked."""
+    if not minibatch_std:
+        return discriminator_conv(c_in, 1, 4, 1, 0, spectral_norm)
+    return nn.Sequential(MinibatchStd(), discriminator_conv(c_in + 1, 1, 4, 1, 0, spectral_norm))
+
+
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's initialisation: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales."""
     for m in module.modules():
@@ -150,6 +178,7 @@ class DCGANDiscriminator(
         channels: int = 1,
         width: int = 64,
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         _check_architecture(image_size, channels, 1, width)
@@ -157,6 +186,7 @@ class DCGANDiscriminator(
         self.channels = channels
         self.width = width
         self.spectral_norm = spectral_norm
+        self.minibatch_std = minibatch_std
         widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256]
 
         conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
@@ -167,8 +197,7 @@ class DCGANDiscriminator(
             # Batch norm fights spectral norm's Lipschitz bound, so it is left out when SN is on.
             layers.append(nn.Identity() if spectral_norm else nn.BatchNorm2d(w_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
-        layers.append(conv(widths[-1], 1, 4, 1, 0))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*layers, discriminator_head(widths[-1], spectral_norm, minibatch_std))
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,14 @@ from torch import nn
 
 from ..errors import UnsupportedCheckpointError
 from .augment import shift_images
-from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init, discriminator_conv
+from .models import (
+    MODEL_CARD_TAGS,
+    _check_architecture,
+    _feature_widths,
+    dcgan_init,
+    discriminator_conv,
+    discriminator_head,
+)
 
 # TrainConfig.arch's values; config.json's "arch" (absent: dcgan). progressive: gandemo.gan.progressive
 ARCHITECTURES = ("dcgan", "msg", "progressive")
@@ -120,10 +127,12 @@ class MSGDiscriminator(
 ):
     """Images at every scale (a list, 4x4 first; or one full-size batch, pooled into them) -> one logit per image."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, spectral_norm: bool = False):
+    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, spectral_norm: bool = False,
+                 minibatch_std: bool = False):
         super().__init__()
         _check_architecture(image_size, channels, 1, width)
         self.image_size, self.channels, self.width, self.spectral_norm = image_size, channels, width, spectral_norm
+        self.minibatch_std = minibatch_std
         widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256, 512]
 
         conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
@@ -135,7 +144,7 @@ class MSGDiscriminator(
                           nn.Identity() if spectral_norm else nn.BatchNorm2d(w_out),  # as in DCGANDiscriminator
                           nn.LeakyReLU(0.2, inplace=True))
             for w_in, w_out in zip(widths, widths[1:]))
-        self.final = conv(widths[-1] + channels, 1, 4, 1, 0)
+        self.final = discriminator_head(widths[-1] + channels, spectral_norm, minibatch_std)
         dcgan_init(self)
 
     def forward(self, images: Images) -> torch.Tensor:

@@ -32,7 +32,14 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .models import MODEL_CARD_TAGS, _check_architecture, _feature_widths, dcgan_init, discriminator_conv
+from .models import (
+    MODEL_CARD_TAGS,
+    _check_architecture,
+    _feature_widths,
+    dcgan_init,
+    discriminator_conv,
+    discriminator_head,
+)
 from .msg import BlocksGenerator, scale_sizes
 
 PROGRESSIVE_TAGS = (*MODEL_CARD_TAGS, "progressive-growing")
@@ -144,10 +151,12 @@ class ProgressiveDiscriminator(nn.Module):
     """Images at ``4 * 2**stage`` px -> one logit per image. At full size it is DCGAN's discriminator; below,
     images enter through a 1x1 "fromRGB" convolution at the depth whose features have their size."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, spectral_norm: bool = False):
+    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, spectral_norm: bool = False,
+                 minibatch_std: bool = False):
         super().__init__()
         _check_architecture(image_size, channels, 1, width)
         self.image_size, self.channels, self.width, self.spectral_norm = image_size, channels, width, spectral_norm
+        self.minibatch_std = minibatch_std
         widths = list(reversed(_feature_widths(image_size, width)))  # features at size/2, size/4, ..., 4
 
         conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
@@ -160,7 +169,7 @@ class ProgressiveDiscriminator(nn.Module):
         # from_rgb[i] enters images of sizes[i] px (4, 8, ..., size/2) as the features of that size
         self.from_rgb = nn.ModuleList(
             nn.Sequential(conv(channels, w, 1, 1, 0), nn.LeakyReLU(0.2, inplace=True)) for w in reversed(widths))
-        self.final = conv(widths[-1], 1, 4, 1, 0)
+        self.final = discriminator_head(widths[-1], spectral_norm, minibatch_std)
         dcgan_init(self)
 
     @property

@@ -8,7 +8,7 @@ Each step:
      step towards D saying "real".
 
 Fixes, each a switch in TrainConfig: DiffAugment on everything D sees, one-sided label
-smoothing, BCE-with-logits or hinge loss, spectral norm in D, the skip-D threshold, an EMA of
+smoothing, BCE-with-logits or hinge loss, spectral norm in D, minibatch diversity in D, the skip-D threshold, an EMA of
 G's weights for previews and export, and an optional R1 gradient penalty on real images.
 
 ``Trainer.train()`` is an iterator of TrainEvent; the CLI prints them, the UI streams them.
@@ -201,6 +201,9 @@ class TrainConfig:
     label_smoothing: float = setting(0.9, "target for real images in D's BCE loss (1 = off)", lo=0.5, hi=1,
                                      words="label smoothing (real target)", slider=(0.7, 1.0, 0.05))
     spectral_norm: bool = setting(True, "spectral norm in D")
+    minibatch_std: bool = setting(False, "minibatch diversity in D (ProGAN's minibatch standard deviation): D "
+                                  "also sees how much the images of a group of 4 differ, so a generator that draws "
+                                  "few kinds is caught (against mode collapse)")
     d_skip_threshold: float = setting(0.05, "skip D's update while its (unsmoothed) loss is below this (0 = off)",
                                       lo=0, problem=_NOT_NEGATIVE, slider=(0, 0.5, 0.01))
     ema_decay: float = setting(0.999, "EMA decay of G's weights for previews and export (0 = off)", lo=0, hi=1,
@@ -328,7 +331,8 @@ class Trainer:
         G, D = {"msg": (MSGGenerator, MSGDiscriminator), "progressive": (ProgressiveGenerator, ProgressiveDiscriminator)
                 }.get(config.arch, (DCGANGenerator, DCGANDiscriminator))
         self.G = G(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
-        self.D = D(config.image_size, config.channels, config.width_d, config.spectral_norm).to(self.device)
+        self.D = D(config.image_size, config.channels, config.width_d, config.spectral_norm,
+                   config.minibatch_std).to(self.device)
         if self.channels_last:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
@@ -413,7 +417,9 @@ class Trainer:
         # Phase 1: discriminator (skipped while it already wins by a wide margin)
         with autocast:
             fake = self.G_train(z, all_scales=True) if self.msg else self.G_train(z, **grow)
-            if cfg.spectral_norm:  # no batch norm in D: one forward over real and fake together
+            # no batch norm in D: one forward over real and fake together (with the minibatch spread: two,
+            # so that a group never holds both)
+            if cfg.spectral_norm and not cfg.minibatch_std:
                 logits = self.D_train(self.augment(cat_images(real, detach_images(fake))), **grow)
                 real_logits, fake_logits = logits[:bs], logits[bs:]
             else:
