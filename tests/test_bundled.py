@@ -105,7 +105,7 @@ def median_pair_distance(images: np.ndarray) -> float:
 
 @pytest.mark.skipif(fashion_mnist_dir() is None, reason="needs Fashion-MNIST (Debian's dataset-fashion-mnist)")
 def test_train_bundled_is_the_time_to_quality_benchmarks_bn_ema_run(tmp_path: Path) -> None:
-    """scripts/train_bundled.py writes the generator that benchmarks/time_to_quality.py's bn-ema-seed1 runner
+    """scripts/train_bundled.py writes the generator that benchmarks/time_to_quality.py's bn-ema99 runner
     scored at equal CPU time with the tutorial: the same recipe, seed, data and random streams, so after the same
     number of steps the two EMA generators are bit for bit the same (and the export's BN re-estimation too)."""
     sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "benchmarks")]
@@ -115,9 +115,10 @@ def test_train_bundled_is_the_time_to_quality_benchmarks_bn_ema_run(tmp_path: Pa
     finally:
         del sys.path[:2]
     steps = 12
-    assert train_bundled.DEFAULT_SEED == ttq.RECIPES["bn-ema-seed1"]["seed"] == 1
+    assert train_bundled.DEFAULT_SEED == ttq.RECIPES["bn-ema99"]["seed"] == 1
+    assert ttq.RECIPES["bn-ema99"] == {**train_bundled.BUNDLED_RECIPE, "seed": 1}
     script = train_bundled.train(steps, seed=train_bundled.DEFAULT_SEED, run_dir=tmp_path / "script", log_every=10**9)
-    run = ttq.Run("bn-ema-seed1", train_bundled.fashion_mnist_u8(), tmp_path / "bench")
+    run = ttq.Run("bn-ema99", train_bundled.fashion_mnist_u8(), tmp_path / "bench")
     for _ in range(steps):
         run.step()
     assert run.steps == script.step == steps
@@ -127,5 +128,5 @@ def test_train_bundled_is_the_time_to_quality_benchmarks_bn_ema_run(tmp_path: Pa
         assert torch.equal(value, script_state[name].cpu()), name
     # the export the benchmark scores (BN statistics re-estimated) is the export the script saves
     exported = train_bundled.export(script)
-    scored = ttq.generators("bn-ema-seed1", bench_state)[""](16)
+    scored = ttq.generators("bn-ema99", bench_state)[""](16)
     assert torch.equal(generator_samples(exported, 16, batch=ttq.SAMPLE_BATCH), scored)
