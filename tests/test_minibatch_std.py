@@ -5,21 +5,17 @@ CLI and the Train tab."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from test_train import coloured_shapes, write_pngs
+from test_train import cli_train, coloured_shapes
 
 from gandemo.gan.models import DCGANDiscriminator, MinibatchStd
 from gandemo.gan.msg import MSGDiscriminator
 from gandemo.gan.progressive import ProgressiveDiscriminator
 from gandemo.gan.train import TrainConfig, Trainer
 from gandemo.ui.train_tab import ADVANCED_ROWS, config_from_widgets, train_params
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py's
 
@@ -151,15 +147,9 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
 
 
 def test_the_cli_switch(tmp_path: Path, hf_env: dict[str, str]) -> None:
-    data = tmp_path / "shapes"
-    write_pngs(data, 8)
-    out = tmp_path / "cli-run"
-    env = {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")}
-    proc = subprocess.run([sys.executable, "-m", "gandemo", "train", str(data), "--out", str(out), "--minibatch-std",
-                           "--size", "32", "--steps", "3", "--width", "8", "--batch-size", "4", "--preview-every", "0",
-                           "--device", "cpu"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads((out / "training" / "state.json").read_text())["config"]["minibatch_std"] is True
+    run = cli_train(tmp_path, hf_env, "--minibatch-std", "--size", "32", "--steps", "3", "--width", "8",
+                    "--batch-size", "4")
+    assert json.loads((run.out / "training" / "state.json").read_text())["config"]["minibatch_std"] is True
 
 
 def test_the_train_tab_and_the_api_have_it() -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from hub_server import StandInHub
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from test_app_train import named, train_args
-from test_train import coloured_shapes, write_pngs
+from test_train import cli_train, coloured_shapes, write_pngs
 
 from gandemo import load_generator
 from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
@@ -171,24 +169,15 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
 
 
 def test_cli_trains_an_msg_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
-    data = tmp_path / "shapes"
-    write_pngs(data, 8)
-    out = tmp_path / "cli-run"
-    env = {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")}
-    args = ["train", str(data), "--out", str(out), "--arch", "msg", "--size", "64", "--steps", "2", "--width", "8",
-            "--batch-size", "4", "--preview-every", "0", "--device", "cpu"]
-    proc = subprocess.run([sys.executable, "-m", "gandemo", *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads((out / "config.json").read_text())["arch"] == "msg"
-    assert json.loads((out / "training" / "state.json").read_text())["config"]["arch"] == "msg"
-    gen = load_generator(str(out), device="cpu")
+    run = cli_train(tmp_path, hf_env, "--arch", "msg", "--size", "64", "--steps", "2", "--width", "8",
+                    "--batch-size", "4")
+    assert json.loads((run.out / "config.json").read_text())["arch"] == "msg"
+    assert json.loads((run.out / "training" / "state.json").read_text())["config"]["arch"] == "msg"
+    gen = load_generator(str(run.out), device="cpu")
     assert gen.arch == "msg" and gen.layout == "gandemo-msg"
-    bad = subprocess.run([sys.executable, "-m", "gandemo", "train", str(data), "--arch", "stylegan"], cwd=REPO_ROOT,
-                         env=env, capture_output=True, text=True, timeout=120)
+    bad = run.gandemo("train", str(run.data), "--arch", "stylegan")
     assert bad.returncode == 2 and "dcgan" in bad.stderr and "msg" in bad.stderr, bad.stderr
-    help_text = subprocess.run([sys.executable, "-m", "gandemo", "train", "--help"], cwd=REPO_ROOT, env=env,
-                               capture_output=True, text=True, timeout=120).stdout
+    help_text = run.gandemo("train", "--help").stdout
     assert "--arch {dcgan,msg,progressive}" in help_text and "(default: dcgan)" in help_text
 
 

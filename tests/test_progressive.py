@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from app_harness import AppProcess, app  # noqa: F401 - `app` is the shared serv
 from gradio_client import Client
 from safetensors.torch import load_file, save_file
 from test_app_train import named, train_args
-from test_train import coloured_shapes, write_pngs
+from test_train import cli_train, coloured_shapes, write_pngs
 
 from gandemo import load_generator
 from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
@@ -31,9 +29,6 @@ from gandemo.gan.progressive import (
 )
 from gandemo.gan.train import TrainConfig, Trainer
 from gandemo.ui.train_tab import config_from_widgets
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py's
 
@@ -242,25 +237,17 @@ def test_a_stopped_growing_run_says_so(tmp_path: Path) -> None:
 
 
 def test_cli_grows_a_gan(tmp_path: Path, hf_env: dict[str, str]) -> None:
-    data = tmp_path / "shapes"
-    write_pngs(data, 8)
-    out = tmp_path / "cli-run"
-    env = {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")}
-    args = ["train", str(data), "--out", str(out), "--arch", "progressive", "--grow-steps", "1", "--size", "32",
-            "--steps", "4", "--width", "8", "--batch-size", "4", "--preview-every", "0", "--device", "cpu"]
-    proc = subprocess.run([sys.executable, "-m", "gandemo", *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    state = json.loads((out / "training" / "state.json").read_text())
+    run = cli_train(tmp_path, hf_env, "--arch", "progressive", "--grow-steps", "1", "--size", "32", "--steps", "4",
+                    "--width", "8", "--batch-size", "4")
+    state = json.loads((run.out / "training" / "state.json").read_text())
     assert (state["config"]["arch"], state["config"]["grow_steps"]) == ("progressive", 1)
-    assert load_generator(str(out), device="cpu").arch == "progressive"
-    short = subprocess.run([sys.executable, "-m", "gandemo", "train", str(data), "--out", str(tmp_path / "short"),
-                            "--arch", "progressive", "--grow-steps", "5", "--size", "32", "--steps", "2", "--width", "8",
-                            "--device", "cpu"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert load_generator(str(run.out), device="cpu").arch == "progressive"
+    short = run.gandemo("train", str(run.data), "--out", str(tmp_path / "short"), "--arch", "progressive",
+                        "--grow-steps", "5", "--size", "32", "--steps", "2", "--width", "8", "--device", "cpu",
+                        timeout=300)
     assert short.returncode != 0 and "reaches the full size after 17 steps" in short.stderr, short.stderr
     assert len(short.stderr.strip().splitlines()) == 1, short.stderr  # one line, no traceback
-    help_text = subprocess.run([sys.executable, "-m", "gandemo", "train", "--help"], cwd=REPO_ROOT, env=env,
-                               capture_output=True, text=True, timeout=120).stdout
+    help_text = run.gandemo("train", "--help").stdout
     assert "--arch {dcgan,msg,progressive}" in help_text and "--grow-steps" in help_text
 
 

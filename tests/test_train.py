@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,35 @@ def coloured_shapes(n: int, channels: int = 3, size: int = SIZE, seed: int = 0) 
         else:
             images[i] = rgb
     return images
+
+
+@dataclass
+class CliRun:
+    """One ``python -m gandemo train`` of :func:`cli_train`: its process, images, run folder and environment."""
+
+    proc: subprocess.CompletedProcess
+    data: Path
+    out: Path
+    env: dict[str, str]
+
+    def gandemo(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+        """Another ``python -m gandemo`` command in the same environment."""
+        return subprocess.run([sys.executable, "-m", "gandemo", *args], cwd=Path(__file__).resolve().parents[1],
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+
+
+def cli_train(tmp_path: Path, hf_env: dict[str, str], *options: str) -> CliRun:
+    """``python -m gandemo train`` on 8 shape PNGs into ``tmp_path/cli-run`` on the CPU, 1 thread, with ``options``;
+    checked to succeed."""
+    data = tmp_path / "shapes"
+    write_pngs(data, 8)
+    out = tmp_path / "cli-run"
+    run = CliRun(subprocess.CompletedProcess([], 0), data, out,
+                 {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")})
+    run.proc = run.gandemo("train", str(data), "--out", str(out), "--device", "cpu", "--preview-every", "0", *options,
+                           timeout=300)
+    assert run.proc.returncode == 0, run.proc.stdout + run.proc.stderr
+    return run
 
 
 def write_pngs(folder: Path, n: int = 12, channels: int = 3, seed: int = 0) -> list[Path]:
