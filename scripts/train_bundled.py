@@ -128,9 +128,9 @@ def save_bundled(gen: torch.nn.Module, out: str | Path, steps: int, seed: int, p
             "Training": (
                 "Trained by `scripts/train_bundled.py` with gandemo's `Trainer` on the 60,000 Fashion-MNIST "
                 "training images (28x28, zero-padded to 32x32): the DCGAN paper's recipe (batch-norm "
-                "networks, BCE, Adam 2e-4 / beta1 0.5, no augmentation), batch 64, and an exponential moving "
-                f"average of the generator's weights (decay {BUNDLED_RECIPE['ema_decay']}) whose batch-norm "
-                f"statistics are re-estimated before export. Precision: {precision}.\n\n```json\n" +
+                f"networks, BCE, Adam 2e-4 / beta1 0.5, no augmentation), batch {BUNDLED_RECIPE['batch_size']}, and "
+                f"an exponential moving average of the generator's weights (decay {BUNDLED_RECIPE['ema_decay']}) "
+                f"whose batch-norm statistics are re-estimated before export. Precision: {precision}.\n\n```json\n" +
                 json.dumps(settings, indent=2) +
                 "\n```\n\n"
                 f"{cpu_s / 60:.0f} CPU minutes" + (f" ({wall_s:.0f} s wall)" if wall_s is not None else "") +

@@ -72,6 +72,8 @@ def page(browser: Browser, style_app: AppProcess, js_errors: list[str]) -> Itera
 @pytest.fixture
 def step(page: Page, style_app: AppProcess, js_errors: list[str], tmp_path_factory: pytest.TempPathFactory) -> Step:
     return step_runner(page, style_app, js_errors, tmp_path_factory, "browser-style-failure")
+
+
 def wait_for_status(page: Page, pattern: str, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
     outcome = page.wait_for_function(STATUS_OR_ERROR, arg=pattern, timeout=timeout_ms).json_value()
     assert outcome == "match", f"waiting for a status matching {pattern!r}, the page shows {outcome}"

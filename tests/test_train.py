@@ -59,6 +59,12 @@ def coloured_shapes(n: int, channels: int = 3, size: int = SIZE, seed: int = 0) 
     return images
 
 
+def gandemo_cli(env: dict[str, str], *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python -m gandemo ARGS`` from the repository root in ``env``."""
+    return subprocess.run([sys.executable, "-m", "gandemo", *args], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @dataclass
 class CliRun:
     """One ``python -m gandemo train`` of :func:`cli_train`: its process, images, run folder and environment."""
@@ -70,8 +76,7 @@ class CliRun:
 
     def gandemo(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
         """Another ``python -m gandemo`` command in the same environment."""
-        return subprocess.run([sys.executable, "-m", "gandemo", *args], cwd=Path(__file__).resolve().parents[1],
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
+        return gandemo_cli(self.env, *args, timeout=timeout)
 
 
 def cli_train(tmp_path: Path, hf_env: dict[str, str], *options: str) -> CliRun:
@@ -80,12 +85,11 @@ def cli_train(tmp_path: Path, hf_env: dict[str, str], *options: str) -> CliRun:
     data = tmp_path / "shapes"
     write_pngs(data, 8)
     out = tmp_path / "cli-run"
-    run = CliRun(subprocess.CompletedProcess([], 0), data, out,
-                 {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")})
-    run.proc = run.gandemo("train", str(data), "--out", str(out), "--device", "cpu", "--preview-every", "0", *options,
-                           timeout=300)
-    assert run.proc.returncode == 0, run.proc.stdout + run.proc.stderr
-    return run
+    env = {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")}
+    proc = gandemo_cli(env, "train", str(data), "--out", str(out), "--device", "cpu", "--preview-every", "0", *options,
+                       timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return CliRun(proc, data, out, env)
 
 
 def write_pngs(folder: Path, n: int = 12, channels: int = 3, seed: int = 0) -> list[Path]:
