@@ -3,6 +3,9 @@
     python benchmarks/time_to_quality.py                               # 15 CPU minutes per runner
     python benchmarks/time_to_quality.py --cpu-minutes 2 --eval-every 30 --runners tutorial sn-ema
     python benchmarks/time_to_quality.py --report-only --out /tmp/gandemo-ttq   # table from a finished run
+    python benchmarks/time_to_quality.py --runners bn-ema99-drop --match-steps OLD/bn-ema99/curve.jsonl
+        # a variant trained to the same steps as an earlier run (evaluated where it was), for a host slower
+        # than that run's: CPU minutes compare only within one machine and session
 
 Runners (each in its own process, 1 torch thread, started together, so background load hits all alike):
 
@@ -74,6 +77,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     # bn-ema99 is the bundled model since (scripts/train_bundled.py's BUNDLED_RECIPE and DEFAULT_SEED)
     "bn-ema99": {**BUNDLED_RECIPE, "seed": 1},
     "bn-ema99-b32": {**BUNDLED_RECIPE, "seed": 1, "batch_size": 32},
+    # the ninth session's: the lesson's "suddenly lowering the learning rate" near the end of the 40 minutes,
+    # once (x0.1 after step 12,000) and in two stages (x0.3 after 8,000 and again after 12,000)
+    "bn-ema99-drop": {**BUNDLED_RECIPE, "seed": 1, "lr_drops": ((12_000, 0.1),)},
+    "bn-ema99-drop2": {**BUNDLED_RECIPE, "seed": 1, "lr_drops": ((8_000, 0.3), (12_000, 0.3))},
 }
 RUNNERS = ("tutorial", "defaults", *RECIPES)
 TUTORIAL_BATCH = 128
@@ -178,6 +185,9 @@ def worker(args: argparse.Namespace) -> None:
     data_u8 = torch.nn.functional.pad(images, (2, 2, 2, 2))[:, None].contiguous()
     spaces = FeatureSpaces(knn_n=args.knn_n)
     budget, every = args.cpu_minutes * 60, args.eval_every
+    # --match-steps: evaluate at another run's steps and stop at its last (a slower or busier machine then
+    # trains the same number of steps rather than the same CPU time)
+    match = [json.loads(line)["steps"] for line in Path(args.match_steps).read_text().splitlines()] if args.match_steps else []
     wall_end = time.time() + args.wall_minutes * 60
     with tempfile.TemporaryDirectory(prefix="gandemo-ttq-") as scratch:
         run = Run(args.worker, data_u8, Path(scratch))
@@ -187,7 +197,7 @@ def worker(args: argparse.Namespace) -> None:
                 c0 = time.process_time()
                 run.step()
                 train_cpu += time.process_time() - c0
-                if train_cpu < every * (point + 1):
+                if (run.steps < match[point]) if match else (train_cpu < every * (point + 1)):
                     continue
                 point += 1
                 e0 = time.process_time()
@@ -204,7 +214,7 @@ def worker(args: argparse.Namespace) -> None:
                 first = next(v for k, v in row.items() if isinstance(v, dict))
                 print(f"{args.worker}: {train_cpu / 60:.1f} CPU min, step {run.steps}, FD " +
                       ", ".join(f"{s} {first['fd'][s]:.2f}" for s in SPACES), flush=True)
-                if train_cpu >= budget or time.time() > wall_end:
+                if (point == len(match)) if match else (train_cpu >= budget or time.time() > wall_end):
                     break
 
 
@@ -299,6 +309,36 @@ def write_grids(out: Path, curves: dict[str, list[dict]], point: int) -> None:
     print(f"Sample grids (seeds 0-63): {out}/grid_*.png")
 
 
+def write_comparisons(out: Path, curves: dict[str, list[dict]], point: int) -> None:
+    """compare_<runner>.png: the tutorial's grid (running statistics, how gandemo samples) left, the runner's
+    right, each titled with its CPU minutes; benchmarks/time_to_quality_40min.png is the bundled runner's."""
+    from PIL import Image, ImageDraw
+
+    from gandemo.lab.render import font
+
+    def grid_path(name: str, mode: str) -> Path:
+        return out / f"grid_{label(name, mode).replace(' ', '_').replace('(', '').replace(')', '')}.png"
+
+    minutes = {name: rows_[point - 1]["train_cpu_s"] / 60 for name, rows_ in curves.items()}
+    left = Image.open(grid_path("tutorial", "running stats")).convert("RGB")
+    title = f"PyTorch DCGAN tutorial loop, {minutes['tutorial']:.0f} CPU min (running BN stats)"
+    text = font(13)
+    for name in curves:
+        if name == "tutorial":
+            continue
+        right = Image.open(grid_path(name, "")).convert("RGB")
+        gap, top = 16, 24
+        canvas = Image.new("RGB", (left.width + gap + right.width, top + max(left.height, right.height)), "white")
+        canvas.paste(left, (0, top))
+        canvas.paste(right, (left.width + gap, top))
+        draw = ImageDraw.Draw(canvas)
+        draw.text((4, 4), title, fill="black", font=text)
+        draw.text((left.width + gap + 4, 4), f"{name}, seed {RECIPES.get(name, {}).get('seed', 0)}, "
+                  f"{curves[name][point - 1]['steps']:,} steps, {minutes[name]:.0f} CPU min", fill="black", font=text)
+        canvas.save(out / f"compare_{name}.png")
+    print(f"Side by side with the tutorial: {out}/compare_*.png")
+
+
 def report(args: argparse.Namespace) -> None:
     out = Path(args.out)
     curves = read_curves(out, list(args.runners))
@@ -337,6 +377,7 @@ def report(args: argparse.Namespace) -> None:
           "balance: most/least frequent predicted class and normalised entropy (real data: see its row).")
     (out / "final.json").write_text(json.dumps(rows, indent=1, default=str))
     write_grids(out, curves, point)
+    write_comparisons(out, curves, point)
     busy = other_busy_processes()
     print(f"\nLoad average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
           + (f"; busy: {'; '.join(busy)}" if busy else ""))
@@ -353,6 +394,8 @@ def main(argv: list[str] | None = None) -> None:
                    "runners' own evaluations at the comparison point)")
     p.add_argument("--baselines-only", action="store_true", help="only score the committed model and real images "
                    "(cached in --out for the report)")
+    p.add_argument("--match-steps", metavar="CURVE", help="evaluate at the steps of another run's curve.jsonl and "
+                   "stop at its last, whatever the CPU time (for a machine slower than that run's)")
     p.add_argument("--knn-n", type=int, default=1000, help="points per set for k-NN precision/recall while training")
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "gandemo-ttq"))
     p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
@@ -374,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.runners:
             cmd = [sys.executable, __file__, "--worker", name, *[f"--{k.replace('_', '-')}={getattr(args, k)}" for k in (
                 "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "knn_n", "out")]]
+            cmd += ["--match-steps", args.match_steps] if args.match_steps else []
             log = (Path(args.out) / f"{name}.log").open("w")
             procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
         for name, proc, log in procs:
