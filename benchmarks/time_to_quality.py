@@ -297,6 +297,11 @@ def final_tables(rows: list[dict]) -> str:
     return t1 + "\n\n" + t2
 
 
+def grid_path(out: Path, name: str, mode: str) -> Path:
+    """Where :func:`write_grids` puts a runner's sample grid for one sampling mode."""
+    return out / f"grid_{label(name, mode).replace(' ', '_').replace('(', '').replace(')', '')}.png"
+
+
 def write_grids(out: Path, curves: dict[str, list[dict]], point: int) -> None:
     """grid_<runner>.png: seeds 0-63 of every runner's generator at the comparison point, to look at."""
     from gandemo.images import make_grid, upscale
@@ -304,8 +309,7 @@ def write_grids(out: Path, curves: dict[str, list[dict]], point: int) -> None:
     for name, rows_ in curves.items():
         state = load_file(str(out / name / f"g{rows_[point - 1]['point']:03d}.safetensors"))
         for mode, sample in generators(name, state, bn_batches=20).items():
-            path = out / f"grid_{label(name, mode).replace(' ', '_').replace('(', '').replace(')', '')}.png"
-            upscale(make_grid(sample(64), columns=8), 2).save(path)
+            upscale(make_grid(sample(64), columns=8), 2).save(grid_path(out, name, mode))
     print(f"Sample grids (seeds 0-63): {out}/grid_*.png")
 
 
@@ -316,17 +320,14 @@ def write_comparisons(out: Path, curves: dict[str, list[dict]], point: int) -> N
 
     from gandemo.lab.render import font
 
-    def grid_path(name: str, mode: str) -> Path:
-        return out / f"grid_{label(name, mode).replace(' ', '_').replace('(', '').replace(')', '')}.png"
-
     minutes = {name: rows_[point - 1]["train_cpu_s"] / 60 for name, rows_ in curves.items()}
-    left = Image.open(grid_path("tutorial", "running stats")).convert("RGB")
+    left = Image.open(grid_path(out, "tutorial", "running stats")).convert("RGB")
     title = f"PyTorch DCGAN tutorial loop, {minutes['tutorial']:.0f} CPU min (running BN stats)"
     text = font(13)
     for name in curves:
         if name == "tutorial":
             continue
-        right = Image.open(grid_path(name, "")).convert("RGB")
+        right = Image.open(grid_path(out, name, "")).convert("RGB")
         gap, top = 16, 24
         canvas = Image.new("RGB", (left.width + gap + right.width, top + max(left.height, right.height)), "white")
         canvas.paste(left, (0, top))
