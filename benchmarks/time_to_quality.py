@@ -12,6 +12,7 @@ Runners (each in its own process, 1 torch thread, started together, so backgroun
 * ``tutorial``: the PyTorch DCGAN tutorial's training step (``_common.TutorialDCGAN``, the same step
   ``train_throughput.py``'s tutorial runner times): batch-norm D ending in a Sigmoid, ``nn.BCELoss``,
   Adam 2e-4 / beta1 0.5, batch 128, float32, a shuffling ``DataLoader`` over the padded images;
+  ``tutorial-seed1`` / ``tutorial-seed2``: the same loop from other seeds (how much its scores vary);
 * ``defaults``: gandemo's ``Trainer.train()`` with the default ``TrainConfig`` (the app's defaults:
   DiffAugment, spectral norm, skip-D, label smoothing, EMA, batch 32, bfloat16 autocast on CPUs
   that compute it natively);
@@ -81,10 +82,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     # once (x0.1 after step 12,000) and in two stages (x0.3 after 8,000 and again after 12,000)
     "bn-ema99-drop": {**BUNDLED_RECIPE, "seed": 1, "lr_drops": ((12_000, 0.1),)},
     "bn-ema99-drop2": {**BUNDLED_RECIPE, "seed": 1, "lr_drops": ((8_000, 0.3), (12_000, 0.3))},
+    # the tenth session's: the bundled recipe's seed-to-seed spread (beside the tutorial's, below)
+    "bn-ema99-seed2": {**BUNDLED_RECIPE, "seed": 2},
 }
-RUNNERS = ("tutorial", "defaults", *RECIPES)
+# the tutorial loop, seeded like the tutorial's ``torch.manual_seed`` (weights and shuffling); "tutorial" is the
+# reference every report compares against, the others measure how much its scores vary from seed to seed
+TUTORIALS = {"tutorial": 0, "tutorial-seed1": 1, "tutorial-seed2": 2}
+RUNNERS = (*TUTORIALS, "defaults", *RECIPES)
 TUTORIAL_BATCH = 128
-MODES = {"tutorial": ("running stats", "batch stats")}  # how each runner's generator is sampled
 SAMPLE_BATCH = 250
 
 
@@ -114,8 +119,9 @@ class Run:
         self.name = name
         self.steps = 0
         self.images = 0
-        if name == "tutorial":
-            self.gan = TutorialDCGAN(32, 1, seed=0)
+        self.tutorial = name in TUTORIALS
+        if self.tutorial:
+            self.gan = TutorialDCGAN(32, 1, seed=TUTORIALS[name])
             dataset = TensorDataset(data_u8.float().div(127.5).sub(1.0))
             self.loader = DataLoader(dataset, batch_size=TUTORIAL_BATCH, shuffle=True, num_workers=0)
             self._batches = iter(self.loader)
@@ -130,7 +136,7 @@ class Run:
             self.precision = "bfloat16 autocast" if self.trainer.amp else "float32"
 
     def step(self) -> None:
-        if self.name == "tutorial":
+        if self.tutorial:
             batch = next(self._batches, None)
             if batch is None:  # a new epoch, like the tutorial's ``for epoch ...: for data in dataloader``
                 self._batches = iter(self.loader)
@@ -143,7 +149,7 @@ class Run:
 
     def state(self) -> dict[str, torch.Tensor]:
         """The weights to keep: the tutorial's G, or the Trainer's EMA G (before any BN re-estimation)."""
-        g = self.gan.netG if self.name == "tutorial" else self.trainer.G_ema
+        g = self.gan.netG if self.tutorial else self.trainer.G_ema
         return {k: v.detach().cpu().contiguous().clone() for k, v in g.state_dict().items()}
 
 
@@ -152,7 +158,7 @@ def generators(name: str, state: dict[str, torch.Tensor], bn_batches: int = 50) 
     g = DCGANGenerator(32, 1, 100, 64)
     g.load_state_dict(state)
     g.requires_grad_(False)
-    if name == "tutorial":
+    if name in TUTORIALS:
         def batch_stats(n: int) -> torch.Tensor:
             gen = copy.deepcopy(g).train()  # BN normalises with each batch of SAMPLE_BATCH samples
             return _seeded(gen, n)
@@ -327,14 +333,16 @@ def write_comparisons(out: Path, curves: dict[str, list[dict]], point: int) -> N
     for name in curves:
         if name == "tutorial":
             continue
-        right = Image.open(grid_path(out, name, "")).convert("RGB")
+        seed = TUTORIALS.get(name, RECIPES.get(name, {}).get("seed", 0))
+        mode = "running stats" if name in TUTORIALS else ""
+        right = Image.open(grid_path(out, name, mode)).convert("RGB")
         gap, top = 16, 24
         canvas = Image.new("RGB", (left.width + gap + right.width, top + max(left.height, right.height)), "white")
         canvas.paste(left, (0, top))
         canvas.paste(right, (left.width + gap, top))
         draw = ImageDraw.Draw(canvas)
         draw.text((4, 4), title, fill="black", font=text)
-        draw.text((left.width + gap + 4, 4), f"{name}, seed {RECIPES.get(name, {}).get('seed', 0)}, "
+        draw.text((left.width + gap + 4, 4), f"{name}, seed {seed}, "
                   f"{curves[name][point - 1]['steps']:,} steps, {minutes[name]:.0f} CPU min", fill="black", font=text)
         canvas.save(out / f"compare_{name}.png")
     print(f"Side by side with the tutorial: {out}/compare_*.png")
