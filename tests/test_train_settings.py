@@ -207,8 +207,8 @@ def test_a_new_field_appears_in_the_cli_validate_and_the_tab() -> None:
 
     assert train_tab.train_params(Patched)[-1] == "warmup_steps"
     # the settings added later join after job_info in the order they came: auto_lr_drop (issue 10 §4), arch (§3),
-    # minibatch_std (§7)
-    assert train_tab.TRAIN_PARAMS[-3:] == ("auto_lr_drop", "arch", "minibatch_std")
+    # minibatch_std (§7), pack (§7, the eleventh session)
+    assert train_tab.TRAIN_PARAMS[-4:] == ("auto_lr_drop", "arch", "minibatch_std", "pack")
     assert train_tab.train_params(Patched)[:-1] == train_tab.TRAIN_PARAMS
     with gr.Blocks():
         widget = train_tab.setting_widget(Localizer(), "warmup_steps", Patched)

@@ -75,6 +75,15 @@ def _check_architecture(image_size: int, channels: int, latent_dim: int, width: 
         raise ValueError(f"width must be between 1 and 1024, got {width}")
 
 
+MAX_PACK = 4  # PacGAN's paper packs 2 to 4 images; more makes D's one logit say little about each image
+
+
+def _check_pack(pack: int) -> int:
+    if isinstance(pack, bool) or not isinstance(pack, int) or not 1 <= pack <= MAX_PACK:
+        raise ValueError(f"pack must be a whole number from 1 to {MAX_PACK}, got {pack!r}")
+    return pack
+
+
 def _feature_widths(image_size: int, width: int) -> list[int]:
     """Feature-map widths from the 4x4 stage up to the last hidden stage, e.g. [256, 128, 64]."""
     n_up = int(math.log2(image_size // 4))  # stride-2 stages after the 4x4 stem
@@ -114,6 +123,20 @@ class MinibatchStd(nn.Module):
         spread = x.float().reshape(n // g, g, -1).var(dim=1, unbiased=False).add(1e-8).sqrt().mean(dim=1)
         feature = spread.to(x.dtype).repeat_interleave(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)
         return torch.cat([x, feature], 1)
+
+
+def pack_images(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN's packing: a batch of n images -> n / ``pack`` samples, each ``pack`` consecutive images stacked
+    along the channels. D then judges a few images at once and gives one logit for them all: a generator
+    whose images are too alike (or too often of one kind) makes packs no real pack looks like, which a
+    one-image D cannot see (Lin et al., 2018, "PacGAN"). A batch of real images followed by fakes never mixes
+    the two in a pack when each half divides by ``pack``."""
+    if pack == 1:
+        return x
+    n = x.shape[0]
+    if n % pack:
+        raise ValueError(f"a batch of {n} images can't be packed in groups of {pack}")
+    return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])
 
 
 def discriminator_head(c_in: int, spectral_norm: bool, minibatch_std: bool) -> nn.Module:
@@ -170,7 +193,8 @@ class DCGANDiscriminator(
     license="mit",
     repo_url="https://github.com/gandemo/gandemo",
 ):
-    """Image (N, channels, size, size) -> one real/fake logit per image, shape (N,)."""
+    """Image (N, channels, size, size) -> one real/fake logit per image, shape (N,); with ``pack`` > 1 one
+    logit per ``pack`` consecutive images (PacGAN), shape (N / pack,)."""
 
     def __init__(
         self,
@@ -179,6 +203,7 @@ class DCGANDiscriminator(
         width: int = 64,
         spectral_norm: bool = False,
         minibatch_std: bool = False,
+        pack: int = 1,
     ):
         super().__init__()
         _check_architecture(image_size, channels, 1, width)
@@ -187,11 +212,12 @@ class DCGANDiscriminator(
         self.width = width
         self.spectral_norm = spectral_norm
         self.minibatch_std = minibatch_std
+        self.pack = _check_pack(pack)
         widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256]
 
         conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
 
-        layers: list[nn.Module] = [conv(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [conv(channels * pack, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for w_in, w_out in zip(widths, widths[1:]):
             layers.append(conv(w_in, w_out, 4, 2, 1))
             # Batch norm fights spectral norm's Lipschitz bound, so it is left out when SN is on.
@@ -201,4 +227,4 @@ class DCGANDiscriminator(
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+        return self.net(pack_images(x, self.pack)).flatten()

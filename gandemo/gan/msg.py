@@ -35,10 +35,12 @@ from .augment import shift_images
 from .models import (
     MODEL_CARD_TAGS,
     _check_architecture,
+    _check_pack,
     _feature_widths,
     dcgan_init,
     discriminator_conv,
     discriminator_head,
+    pack_images,
 )
 
 # TrainConfig.arch's values; config.json's "arch" (absent: dcgan). progressive: gandemo.gan.progressive
@@ -125,14 +127,17 @@ class MSGDiscriminator(
     license="mit",
     repo_url="https://github.com/gandemo/gandemo",
 ):
-    """Images at every scale (a list, 4x4 first; or one full-size batch, pooled into them) -> one logit per image."""
+    """Images at every scale (a list, 4x4 first; or one full-size batch, pooled into them) -> one logit per image
+    (per ``pack`` consecutive images with PacGAN's packing, every scale packed alike)."""
 
     def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, spectral_norm: bool = False,
-                 minibatch_std: bool = False):
+                 minibatch_std: bool = False, pack: int = 1):
         super().__init__()
         _check_architecture(image_size, channels, 1, width)
         self.image_size, self.channels, self.width, self.spectral_norm = image_size, channels, width, spectral_norm
         self.minibatch_std = minibatch_std
+        self.pack = _check_pack(pack)
+        channels *= pack  # every scale's images enter packed (models.pack_images)
         widths = list(reversed(_feature_widths(image_size, width)))  # e.g. [64, 128, 256, 512]
 
         conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
@@ -154,7 +159,7 @@ class MSGDiscriminator(
         if len(images) != len(sizes) or any(x.shape[-1] != s for x, s in zip(images, sizes)):
             raise ValueError(f"the MSG discriminator takes images at {sizes} px, got "
                              f"{[tuple(x.shape[-2:]) for x in images]}")
-        largest_first = images[::-1]
+        largest_first = [pack_images(x, self.pack) for x in images[::-1]]
         h = self.from_rgb(largest_first[0])
         for block, image in zip(self.blocks, largest_first[1:]):
             h = block(torch.cat([h, image], 1))

@@ -35,10 +35,12 @@ from torch import nn
 from .models import (
     MODEL_CARD_TAGS,
     _check_architecture,
+    _check_pack,
     _feature_widths,
     dcgan_init,
     discriminator_conv,
     discriminator_head,
+    pack_images,
 )
 from .msg import BlocksGenerator, scale_sizes
 
@@ -152,11 +154,13 @@ class ProgressiveDiscriminator(nn.Module):
     images enter through a 1x1 "fromRGB" convolution at the depth whose features have their size."""
 
     def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, spectral_norm: bool = False,
-                 minibatch_std: bool = False):
+                 minibatch_std: bool = False, pack: int = 1):
         super().__init__()
         _check_architecture(image_size, channels, 1, width)
         self.image_size, self.channels, self.width, self.spectral_norm = image_size, channels, width, spectral_norm
         self.minibatch_std = minibatch_std
+        self.pack = _check_pack(pack)
+        channels *= pack  # images enter packed (models.pack_images): one logit per pack
         widths = list(reversed(_feature_widths(image_size, width)))  # features at size/2, size/4, ..., 4
 
         conv = functools.partial(discriminator_conv, spectral_norm=spectral_norm)
@@ -197,6 +201,7 @@ class ProgressiveDiscriminator(nn.Module):
             raise ValueError(f"the progressive discriminator at stage {stage} takes {sizes[min(max(stage, 0), len(sizes) - 1)]} px "
                              f"images, got {tuple(x.shape[-2:])}")
         full = stage == len(sizes) - 1
+        x = pack_images(x, self.pack)
         h = self._enter(x, stage)
         size = sizes[stage] // 2 if full else sizes[stage]
         if stage > 0 and alpha < 1.0:  # fading in: the previous entry reads the image at half the size

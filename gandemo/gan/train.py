@@ -8,8 +8,9 @@ Each step:
      step towards D saying "real".
 
 Fixes, each a switch in TrainConfig: DiffAugment on everything D sees, one-sided label
-smoothing, BCE-with-logits or hinge loss, spectral norm in D, minibatch diversity in D, the skip-D threshold, an EMA of
-G's weights for previews and export, and an optional R1 gradient penalty on real images.
+smoothing, BCE-with-logits or hinge loss, spectral norm in D, minibatch diversity in D, PacGAN's packing (D judges
+a few images at once), the skip-D threshold, an EMA of G's weights for previews and export, and an optional R1
+gradient penalty on real images.
 
 ``Trainer.train()`` is an iterator of TrainEvent; the CLI prints them, the UI streams them.
 """
@@ -204,6 +205,10 @@ class TrainConfig:
     minibatch_std: bool = setting(False, "minibatch diversity in D (ProGAN's minibatch standard deviation): D "
                                   "also sees how much the images of a group of 4 differ, so a generator that draws "
                                   "few kinds is caught (against mode collapse)")
+    pack: int = setting(1, "PacGAN's packing: D judges this many images at once (stacked along the channels) and "
+                        "gives one verdict for them all, so a generator that draws some kinds too often or too alike "
+                        "is caught (1 = off; the batch size must divide by it)", choices=(1, 2, 3, 4),
+                        words="pack (images D judges at once)")
     d_skip_threshold: float = setting(0.05, "skip D's update while its (unsmoothed) loss is below this (0 = off)",
                                       lo=0, problem=_NOT_NEGATIVE, slider=(0, 0.5, 0.01))
     ema_decay: float = setting(0.999, "EMA decay of G's weights for previews and export (0 = off)", lo=0, hi=1,
@@ -247,6 +252,9 @@ class TrainConfig:
             problem = rule.problem_with(name, kind, getattr(self, name))
             if problem and problem not in problems:  # the two widths share one sentence
                 problems.append(problem)
+        if not problems and self.batch_size % self.pack:
+            problems.append(f"the batch size must divide by pack, the images D judges at once "
+                            f"({self.batch_size} doesn't divide by {self.pack})")
         if problems:
             raise InvalidInputError("Invalid training settings: " + "; ".join(problems) + ".")
         return self
@@ -332,7 +340,7 @@ class Trainer:
                 }.get(config.arch, (DCGANGenerator, DCGANDiscriminator))
         self.G = G(config.image_size, config.channels, config.latent_dim, config.width_g).to(self.device)
         self.D = D(config.image_size, config.channels, config.width_d, config.spectral_norm,
-                   config.minibatch_std).to(self.device)
+                   config.minibatch_std, config.pack).to(self.device)
         if self.channels_last:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
@@ -421,7 +429,7 @@ class Trainer:
             # so that a group never holds both)
             if cfg.spectral_norm and not cfg.minibatch_std:
                 logits = self.D_train(self.augment(cat_images(real, detach_images(fake))), **grow)
-                real_logits, fake_logits = logits[:bs], logits[bs:]
+                real_logits, fake_logits = logits[:bs // cfg.pack], logits[bs // cfg.pack:]  # PacGAN: a logit per pack
             else:
                 real_logits = self.D_train(self.augment(real), **grow)
                 fake_logits = self.D_train(self.augment(detach_images(fake)), **grow)

@@ -66,7 +66,7 @@ API_ORDER = ("files", "resolution", "steps", "unit", "batch_size", "lr_g", "lr_d
 # the tab's layout of the settings (by field name); a setting with a widget not placed here gets a row of its own
 MAIN_ROW = ("image_size", "arch", "steps", "batch_size")  # arch: MSG-GAN and progressive growing, the remedies for 64 and 128 px
 ADVANCED_ROWS = (("lr_g", "lr_d", "beta1", "beta2"), ("width_g", "seed", "loss"), ("diffaugment",),
-                 ("mirror", "spectral_norm"), ("minibatch_std",), ("label_smoothing", "d_skip_threshold"),
+                 ("mirror", "spectral_norm"), ("minibatch_std", "pack"), ("label_smoothing", "d_skip_threshold"),
                  ("ema_decay", "r1_gamma", "preview_every"), ("auto_lr_drop",))
 
 
