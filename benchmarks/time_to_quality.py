@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import os
@@ -85,6 +86,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     # the tenth session's: the bundled recipe's seed-to-seed spread (beside the tutorial's, below)
     "bn-ema99-seed0": {**BUNDLED_RECIPE, "seed": 0},
     "bn-ema99-seed2": {**BUNDLED_RECIPE, "seed": 2},
+    # the eleventh session's: PacGAN's packing (D judges two images at once, one verdict for both), aimed at the rare
+    # classes; from the bundled model's seed 1 and from seed 0, each compared with the unpacked run of its seed
+    "bn-ema99-pack2": {**BUNDLED_RECIPE, "seed": 1, "pack": 2},
+    "bn-ema99-pack2-seed0": {**BUNDLED_RECIPE, "seed": 0, "pack": 2},
 }
 # the tutorial loop, seeded like the tutorial's ``torch.manual_seed`` (weights and shuffling); "tutorial" is the
 # reference every report compares against, the others measure how much its scores vary from seed to seed
@@ -298,6 +303,13 @@ def final_rows(out: Path, curves: dict[str, list[dict]], point: int, spaces: Fea
     return rows
 
 
+def baseline_cache(out: Path, n: int) -> Path:
+    """Where the committed model's and the real images' rows are cached: named by the committed weights'
+    digest, so a report after the bundled model changed scores the new one (a cache from before doesn't match)."""
+    digest = hashlib.sha256((REPO / "weights" / "fashion-mnist" / "model.safetensors").read_bytes()).hexdigest()[:12]
+    return out / f"baselines_{n}_{digest}.json"
+
+
 def extra_rows(spaces: FeatureSpaces, n: int) -> list[dict]:
     """The bundled model as committed, and real training images (the best a generator can do)."""
     from gandemo import load_generator
@@ -392,7 +404,7 @@ def report(args: argparse.Namespace) -> None:
     print(f"\n### Class balance over the last evaluations ({args.n_eval} samples each)\n")
     print(balance_table(curves, point))
     n = args.n_final or args.n_eval
-    cache = out / f"baselines_{n}.json"  # the committed model and real images don't change between reports
+    cache = baseline_cache(out, n)
     spaces = FeatureSpaces(knn_n=2000 if args.n_final else args.knn_n) if args.n_final or not cache.exists() else None
     if args.n_final:
         rows = final_rows(out, curves, point, spaces, args.n_final)
@@ -444,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         n = args.n_final or args.n_eval
         Path(args.out).mkdir(parents=True, exist_ok=True)
         rows = extra_rows(FeatureSpaces(knn_n=2000 if args.n_final else args.knn_n), n)
-        (Path(args.out) / f"baselines_{n}.json").write_text(json.dumps(rows))
+        baseline_cache(Path(args.out), n).write_text(json.dumps(rows))
         return
     if not args.report_only:
         Path(args.out).mkdir(parents=True, exist_ok=True)
