@@ -147,6 +147,19 @@ def test_train_for_epochs_through_the_api(client: Client, images: list[Path], tr
     assert train_app.unexpected_errors() == [], train_app.log_tail()
 
 
+def test_train_with_packing_through_the_api(client: Client, images: list[Path], train_app: AppProcess) -> None:
+    """PacGAN's packing (the "pack" radio, /train's last parameter): saved with the run; a batch it doesn't divide
+    is a clear message, not a crash."""
+    out = named(client.predict(**train_args(images, steps=2, pack="2"), api_name="/train"))
+    assert out["status"].startswith("✅ Finished 2 steps."), out["status"]
+    assert json.loads((Path(out["run_dir"]) / "training" / "state.json").read_text())["config"]["pack"] == 2
+    with pytest.raises(AppError, match=r"the batch size must divide by pack, the images D judges at once "
+                                       r"\(8 doesn't divide by 3\)"):
+        client.predict(**train_args(images, steps=2, pack="3"), api_name="/train")
+    train_app.assert_alive()
+    assert train_app.unexpected_errors() == [], train_app.log_tail()
+
+
 @pytest.mark.parametrize(("files", "expected"), [(0, "Upload some images"), (3, "Only 3 of 3 files")])
 def test_train_explains_bad_uploads(files: int, expected: str, client: Client, images: list[Path],
                                     train_app: AppProcess) -> None:

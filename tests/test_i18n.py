@@ -210,6 +210,8 @@ def _core_errors() -> list[tuple[str, Callable[[], object]]]:
         ("truncation", lambda: explore.check_truncation(20)),
         ("batch size", lambda: TrainConfig(batch_size=1).validate()),
         ("diffaugment", lambda: TrainConfig(diffaugment="zoom").validate()),
+        ("pack", lambda: TrainConfig(pack=5).validate()),
+        ("pack and batch", lambda: TrainConfig(batch_size=30, pack=4).validate()),
         ("epochs", lambda: steps_for_epochs(-1, 1, 1)),
         ("style steps", lambda: StyleSettings(steps=0).checked()),
         ("optimizer", lambda: StyleSettings(optimizer="sgd").checked()),
@@ -224,6 +226,16 @@ def test_core_errors_in_vietnamese(make: Callable[[], object]) -> None:
     with pytest.raises(GandemoError) as info:
         make()
     assert_vietnamese(str(info.value))
+
+
+def test_each_of_several_problems_in_vietnamese() -> None:
+    from gandemo.gan.train import TrainConfig
+
+    with pytest.raises(InvalidInputError) as info:
+        TrainConfig(batch_size=1, lr_g=0.0, pack=5).validate()
+    assert str(info.value).count("; ") == 2
+    vi = assert_vietnamese(str(info.value), "kích thước lô", "tốc độ học của G", "số ảnh D phán xét cùng lúc")
+    assert "must be" not in vi and vi.count("; ") == 2
 
 
 def test_training_health_in_vietnamese() -> None:

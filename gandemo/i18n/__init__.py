@@ -141,6 +141,8 @@ def _translate_sentence(sentence: str, lang: str) -> str | None:
     for pattern, key in _message_patterns():
         m = pattern.match(sentence.strip())
         if m:
-            params = {k: translate_message(v, lang) if k.startswith("msg") else v for k, v in m.groupdict().items()}
+            # a nested message may list several problems ("a; b"): each is its own sentence to translate
+            params = {k: "; ".join(translate_message(part, lang) for part in v.split("; ")) if k.startswith("msg")
+                      else v for k, v in m.groupdict().items()}
             return t(key, lang, **params)
     return None
