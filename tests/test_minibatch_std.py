@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import cli_train, coloured_shapes
+from test_train import cli_train, coloured_shapes, resumed_like_whole
 
 from gandemo.gan.models import DCGANDiscriminator, MinibatchStd
 from gandemo.gan.msg import MSGDiscriminator
@@ -129,21 +129,7 @@ def test_it_trains_and_real_and_fake_never_share_a_group(overrides: dict, tmp_pa
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:
-    data = coloured_shapes(8, size=32)
-    whole = Trainer(data, mbstd_config(), tmp_path / "whole", device="cpu")
-    list(whole.train())
-    half = Trainer(data, mbstd_config(), tmp_path / "half", device="cpu")
-    for event in half.train():
-        if event.step == 3:
-            break
-    half.save()
-    resumed = Trainer.resume(tmp_path / "half", data, device="cpu")
-    assert resumed.config.minibatch_std
-    list(resumed.train())
-    for a, b in zip(whole.D.state_dict().values(), resumed.D.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    for a, b in zip(whole.G_ema.state_dict().values(), resumed.G_ema.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+    assert resumed_like_whole(coloured_shapes(8, size=32), mbstd_config(), tmp_path).config.minibatch_std
 
 
 def test_the_cli_switch(tmp_path: Path, hf_env: dict[str, str]) -> None:

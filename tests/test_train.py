@@ -11,7 +11,7 @@ import math
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,30 @@ def write_pngs(folder: Path, n: int = 12, channels: int = 3, seed: int = 0) -> l
         Image.fromarray(image.permute(1, 2, 0).numpy(), "RGBA" if channels == 4 else "RGB").save(path)
         paths.append(path)
     return paths
+
+
+def resumed_like_whole(data: torch.Tensor, config: TrainConfig, tmp_path: Path, stop_at: int = 3,
+                       on_resume: Callable[[Trainer], None] | None = None) -> Trainer:
+    """Train ``config`` in one go, and again stopped after step ``stop_at``, saved and resumed (``on_resume`` looks
+    at the resumed Trainer before it trains on): checks that both end with the same D and EMA of G (a resumed run
+    equals an uninterrupted one); returns the resumed Trainer, trained to the end."""
+    whole = Trainer(data, config, tmp_path / "whole", device="cpu")
+    list(whole.train())
+    half = Trainer(data, config, tmp_path / "half", device="cpu")
+    for event in half.train():
+        if event.step == stop_at:
+            break
+    half.save()
+    resumed = Trainer.resume(tmp_path / "half", data, device="cpu")
+    assert resumed.step == stop_at
+    if on_resume is not None:
+        on_resume(resumed)
+    list(resumed.train())
+    for a, b in zip(whole.D.state_dict().values(), resumed.D.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(whole.G_ema.state_dict().values(), resumed.G_ema.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    return resumed
 
 
 def tiny_config(channels: int = 3, **overrides: Any) -> TrainConfig:
