@@ -160,9 +160,9 @@ class HealthMonitor:
                 return ratio, [HealthMessage(code, "warning",
                                f"Mode collapse: the samples are becoming alike (diversity {ratio:.0%} of the real "
                                f"images', down from {best:.0%}). The generator found a few outputs that fool D and "
-                               "stopped exploring. Try: DiffAugment, minibatch diversity in D, packing (D judges 2-4 images "
-                               "at once), a lower generator "
-                               "learning rate, spectral norm in D, or resuming from an earlier checkpoint.")]
+                               "stopped exploring. Try: DiffAugment, minibatch diversity in D, packing (D judges 2-4 "
+                               "images at once), a lower generator learning rate, spectral norm in D, or resuming "
+                               "from an earlier checkpoint.")]
         elif ratio > 0.7 * best:
             self.active.discard(code)
         return ratio, []
