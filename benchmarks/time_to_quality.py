@@ -92,6 +92,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "bn-ema99-pack2": {**BUNDLED_RECIPE, "seed": 1, "pack": 2},
     "bn-ema99-pack2-seed0": {**BUNDLED_RECIPE, "seed": 0, "pack": 2},
     "bn-ema99-pack2-seed2": {**BUNDLED_RECIPE, "seed": 2, "pack": 2},
+    # and a wider D (96 instead of 64) at equal CPU time, run side by side with bn-ema99 on one host
+    "bn-ema99-wd96": {**BUNDLED_RECIPE, "seed": 1, "width_d": 96},
 }
 # the tutorial loop, seeded like the tutorial's ``torch.manual_seed`` (weights and shuffling); "tutorial" is the
 # reference every report compares against, the others measure how much its scores vary from seed to seed
