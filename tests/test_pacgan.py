@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_minibatch_std import images
 from test_train import cli_train, coloured_shapes, gandemo_cli, resumed_like_whole
 
 from gandemo.errors import InvalidInputError
@@ -21,10 +22,6 @@ from gandemo.ui.train_tab import ADVANCED_ROWS, config_from_widgets, train_param
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py's
 KINDS = (("dcgan", DCGANDiscriminator), ("msg", MSGDiscriminator), ("progressive", ProgressiveDiscriminator))
-
-
-def images(n: int, size: int = 8, channels: int = 3, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 # ------------------------------------------------------------------------------- the packing
