@@ -6,6 +6,9 @@
     python benchmarks/time_to_quality.py --runners bn-ema99-drop --match-steps OLD/bn-ema99/curve.jsonl
         # a variant trained to the same steps as an earlier run (evaluated where it was), for a host slower
         # than that run's: CPU minutes compare only within one machine and session
+    python benchmarks/time_to_quality.py --runners bn-ema99 --ema-shadows 0.999 0.98 0.95 0.9 0
+        # one training seen through several EMA decays (bn-ema99/ema0.95, ...): the decay never changes the
+        # training itself, so one run compares them all on the same trajectory
 
 Runners (each in its own process, 1 torch thread, started together, so background load hits all alike):
 
@@ -56,7 +59,7 @@ from gandemo.device import native_bfloat16
 from gandemo.evaluation import generator_samples
 from gandemo.evaluation_spaces import CLASSIFIERS, SPACES, FeatureSpaces
 from gandemo.gan.models import DCGANGenerator
-from gandemo.gan.train import TrainConfig, Trainer
+from gandemo.gan.train import TrainConfig, Trainer, ema_update
 
 sys.path.insert(0, str(REPO / "scripts"))
 from train_bundled import BUNDLED_RECIPE, DCGAN_EMA_RECIPE, recompute_batchnorm  # noqa: E402 - recipes, export
@@ -159,8 +162,12 @@ class Run:
 
     def state(self) -> dict[str, torch.Tensor]:
         """The weights to keep: the tutorial's G, or the Trainer's EMA G (before any BN re-estimation)."""
-        g = self.gan.netG if self.tutorial else self.trainer.G_ema
-        return {k: v.detach().cpu().contiguous().clone() for k, v in g.state_dict().items()}
+        return cpu_state(self.gan.netG if self.tutorial else self.trainer.G_ema)
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's weights as contiguous CPU copies, to save or to load into a fresh generator."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
 
 
 def generators(name: str, state: dict[str, torch.Tensor], bn_batches: int = 50) -> dict[str, Callable[[int], torch.Tensor]]:
@@ -173,7 +180,7 @@ def generators(name: str, state: dict[str, torch.Tensor], bn_batches: int = 50) 
             gen = copy.deepcopy(g).train()  # BN normalises with each batch of SAMPLE_BATCH samples
             return _seeded(gen, n)
         return {"running stats": lambda n: generator_samples(g, n, batch=SAMPLE_BATCH), "batch stats": batch_stats}
-    if name in RECIPES:  # exported like scripts/train_bundled.py exports: BN statistics re-estimated
+    if recipe_of(name) in RECIPES:  # exported like scripts/train_bundled.py exports: BN statistics re-estimated
         recompute_batchnorm(g, 100, batches=bn_batches)
     return {"": lambda n: generator_samples(g, n, batch=SAMPLE_BATCH)}
 
@@ -184,6 +191,11 @@ def _seeded(gen: torch.nn.Module, n: int) -> torch.Tensor:
 
     return torch.cat([gen(latents_for_seeds(list(range(s, min(s + SAMPLE_BATCH, n))), 100))
                       for s in range(0, n, SAMPLE_BATCH)])
+
+
+def recipe_of(name: str) -> str:
+    """The runner a curve belongs to: ``bn-ema99/ema0.95`` (an EMA shadow, see ``--ema-shadows``) is bn-ema99's."""
+    return name.split("/")[0]
 
 
 def label(name: str, mode: str) -> str:
@@ -207,24 +219,33 @@ def worker(args: argparse.Namespace) -> None:
     wall_end = time.time() + args.wall_minutes * 60
     with tempfile.TemporaryDirectory(prefix="gandemo-ttq-") as scratch:
         run = Run(args.worker, data_u8, Path(scratch))
+        # --ema-shadows: more EMAs of the same G with other decays, updated like the Trainer updates its own
+        # (outside the training CPU count: an observation, not part of the recipe); each is a curve of its own
+        shadows = {} if run.tutorial else {
+            d: copy.deepcopy(run.trainer.G).eval().requires_grad_(False) for d in args.ema_shadows}
+        for d in shadows:
+            (out / f"ema{d:g}").mkdir(exist_ok=True)
+            (out / f"ema{d:g}" / "curve.jsonl").write_text("")
         train_cpu, point = 0.0, 0
         with (out / "curve.jsonl").open("w") as log:
             while True:
                 c0 = time.process_time()
                 run.step()
                 train_cpu += time.process_time() - c0
+                for d, shadow in shadows.items():
+                    ema_update(shadow, run.trainer.G, d, run.trainer.step)
                 if (run.steps < match[point]) if match else (train_cpu < every * (point + 1)):
                     continue
                 point += 1
                 e0 = time.process_time()
-                state = run.state()
-                save_file(state, str(out / f"g{point:03d}.safetensors"))
                 row: dict[str, Any] = {"point": point, "train_cpu_s": train_cpu, "steps": run.steps,
                                        "images": run.images, "precision": run.precision, "wall": time.time()}
-                with torch.random.fork_rng():  # evaluation never changes the training's random stream
-                    for mode, sample in generators(args.worker, state, bn_batches=20).items():
-                        row[mode or "-"] = spaces.evaluate(sample(args.n_eval))
-                row["eval_cpu_s"] = time.process_time() - e0
+                for d, shadow in shadows.items():
+                    shadow_row = evaluate_point(args, spaces, out / f"ema{d:g}", cpu_state(shadow), dict(row))
+                    with (out / f"ema{d:g}" / "curve.jsonl").open("a") as shadow_log:
+                        shadow_log.write(json.dumps(shadow_row) + "\n")
+                row = evaluate_point(args, spaces, out, run.state(), row)
+                row["eval_cpu_s"] = time.process_time() - e0  # the shadows' evaluations included
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 first = next(v for k, v in row.items() if isinstance(v, dict))
@@ -234,16 +255,30 @@ def worker(args: argparse.Namespace) -> None:
                     break
 
 
+def evaluate_point(args: argparse.Namespace, spaces: FeatureSpaces, folder: Path, state: dict[str, torch.Tensor],
+                   row: dict[str, Any]) -> dict[str, Any]:
+    """Save one evaluation point's generator in ``folder``, score it into ``row`` and return the row."""
+    e0 = time.process_time()
+    save_file(state, str(folder / f"g{row['point']:03d}.safetensors"))
+    with torch.random.fork_rng():  # evaluation never changes the training's random stream
+        for mode, sample in generators(args.worker, state, bn_batches=20).items():
+            row[mode or "-"] = spaces.evaluate(sample(args.n_eval))
+    row["eval_cpu_s"] = time.process_time() - e0
+    return row
+
+
 # ----------------------------------------------------------------------------- the report
 
 
 def read_curves(out: Path, names: list[str]) -> dict[str, list[dict]]:
+    """Each runner's curve, and after it its EMA shadows' (``--ema-shadows``), named ``runner/ema<decay>``."""
     curves = {}
     for name in names:
-        path = out / name / "curve.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-        if rows:
-            curves[name] = rows
+        paths = [out / name / "curve.jsonl", *sorted((out / name).glob("ema*/curve.jsonl"))]
+        for path in paths if paths[0].exists() else []:
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            if rows:
+                curves[name if path.parent == out / name else f"{name}/{path.parent.name}"] = rows
     return curves
 
 
@@ -345,7 +380,7 @@ def final_tables(rows: list[dict]) -> str:
 
 def grid_path(out: Path, name: str, mode: str) -> Path:
     """Where :func:`write_grids` puts a runner's sample grid for one sampling mode."""
-    return out / f"grid_{label(name, mode).replace(' ', '_').replace('(', '').replace(')', '')}.png"
+    return out / f"grid_{label(name, mode).replace(' ', '_').replace('/', '_').replace('(', '').replace(')', '')}.png"
 
 
 def write_grids(out: Path, curves: dict[str, list[dict]], point: int) -> None:
@@ -373,7 +408,7 @@ def write_comparisons(out: Path, curves: dict[str, list[dict]], point: int) -> N
     for name in curves:
         if name == "tutorial":
             continue
-        seed = TUTORIALS.get(name, RECIPES.get(name, {}).get("seed", 0))
+        seed = TUTORIALS.get(name, RECIPES.get(recipe_of(name), {}).get("seed", 0))
         mode = "running stats" if name in TUTORIALS else ""
         right = Image.open(grid_path(out, name, mode)).convert("RGB")
         gap, top = 16, 24
@@ -447,6 +482,9 @@ def main(argv: list[str] | None = None) -> None:
                    "(cached in --out for the report)")
     p.add_argument("--match-steps", metavar="CURVE", help="evaluate at the steps of another run's curve.jsonl and "
                    "stop at its last, whatever the CPU time (for a machine slower than that run's)")
+    p.add_argument("--ema-shadows", type=float, nargs="+", default=[], metavar="DECAY",
+                   help="recipes: also keep EMAs of G with these decays (the same training seen through other averages), "
+                   "each evaluated as the runner 'RUNNER/emaDECAY'")
     p.add_argument("--knn-n", type=int, default=1000, help="points per set for k-NN precision/recall while training")
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "gandemo-ttq"))
     p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
@@ -469,6 +507,7 @@ def main(argv: list[str] | None = None) -> None:
             cmd = [sys.executable, __file__, "--worker", name, *[f"--{k.replace('_', '-')}={getattr(args, k)}" for k in (
                 "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "knn_n", "out")]]
             cmd += ["--match-steps", args.match_steps] if args.match_steps else []
+            cmd += ["--ema-shadows", *map(str, args.ema_shadows)] if args.ema_shadows else []
             log = (Path(args.out) / f"{name}.log").open("w")
             procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
         for name, proc, log in procs:

@@ -354,7 +354,6 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self._ema_pairs = ([p for p in self.G_ema.parameters()], [p for p in self.G.parameters()])
         self.policy = parse_policy(config.diffaugment)
         self.step = 0
         self.skipped_d = 0
@@ -475,16 +474,8 @@ class Trainer:
                                     xs, create_graph=True)
         return self.config.r1_gamma / 2 * sum(g.pow(2).flatten(1).sum(1) for g in grads).mean() * 4
 
-    @torch.no_grad()
     def update_ema(self) -> None:
-        decay = self.config.ema_decay
-        if decay <= 0:
-            self.G_ema.load_state_dict(self.G.state_dict())
-            return
-        decay = min(decay, (1 + self.step) / (10 + self.step))  # warm-up: follow G closely at first
-        torch._foreach_lerp_(*self._ema_pairs, 1 - decay)
-        for be, bl in zip(self.G_ema.buffers(), self.G.buffers()):
-            be.copy_(bl)
+        ema_update(self.G_ema, self.G, self.config.ema_decay, self.step)
 
     def _growth_args(self, step: int | None = None) -> dict[str, Any]:
         """Progressive growing: the stage (resolution) and alpha (fade-in) of step ``step`` (default: the step
@@ -747,6 +738,19 @@ class Trainer:
         # the optimisers' state carries the learning rates in use; the changes' record carries on
         trainer.lr_changes = list(state.get("lr_changes", []))
         return trainer
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, live: torch.nn.Module, decay: float, step: int) -> None:
+    """One step of an exponential moving average of ``live``'s weights into ``ema`` after training step ``step``
+    (0 = off: a copy). Buffers (batch-norm statistics) are copied. The decay warms up, following G closely at first."""
+    if decay <= 0:
+        ema.load_state_dict(live.state_dict())
+        return
+    decay = min(decay, (1 + step) / (10 + step))
+    torch._foreach_lerp_(list(ema.parameters()), list(live.parameters()), 1 - decay)
+    for be, bl in zip(ema.buffers(), live.buffers()):
+        be.copy_(bl)
 
 
 def _next_rates(rates: tuple[float, float], request: dict[str, Any]) -> tuple[float, float]:

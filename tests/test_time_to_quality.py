@@ -1,0 +1,72 @@
+"""benchmarks/time_to_quality.py's EMA shadows: one training seen through several EMA decays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gandemo.datasets import fashion_mnist_dir
+from gandemo.gan.models import DCGANGenerator
+from gandemo.gan.train import ema_update
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "time_to_quality.py"
+
+
+def ttq():  # noqa: ANN201 - the benchmark module
+    sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "benchmarks")]
+    try:
+        import time_to_quality
+    finally:
+        del sys.path[:2]
+    return time_to_quality
+
+
+def test_ema_update_follows_the_warm_up_then_the_decay() -> None:
+    live, ema = DCGANGenerator(32, 1, 8, 8), DCGANGenerator(32, 1, 8, 8)
+    w_live, w_ema = next(live.parameters()), next(ema.parameters())
+    before = w_ema.detach().clone()
+    ema_update(ema, live, 0.99, step=1)  # warm-up: decay (1 + 1) / (10 + 1), not 0.99
+    assert torch.allclose(w_ema, before + (w_live - before) * (1 - 2 / 11))
+    before = w_ema.detach().clone()
+    ema_update(ema, live, 0.99, step=10_000)  # past the warm-up: the decay itself
+    assert torch.allclose(w_ema, before + (w_live - before) * 0.01)
+    live.net[1].running_mean.fill_(3.0)  # buffers (batch-norm statistics) are copied, not averaged
+    ema_update(ema, live, 0.99, step=10_001)
+    assert torch.equal(ema.net[1].running_mean, live.net[1].running_mean)
+    ema_update(ema, live, 0.0, step=5)  # 0 = off: a copy of G
+    assert all(torch.equal(a, b) for a, b in zip(ema.state_dict().values(), live.state_dict().values()))
+
+
+@pytest.mark.skipif(fashion_mnist_dir() is None, reason="needs Fashion-MNIST (Debian's dataset-fashion-mnist)")
+def test_ema_shadows_watch_the_runners_own_training(tmp_path: Path) -> None:
+    """A shadow with the recipe's own decay is the runner's EMA bit for bit at every evaluation (so the shadows
+    see the very training the runner exports); other decays differ; the report reads each as a runner."""
+    subprocess.run([sys.executable, str(BENCH), "--worker", "bn-ema99", "--cpu-minutes", "0.03", "--eval-every", "1.8",
+                    "--n-eval", "200", "--knn-n", "50", "--ema-shadows", "0.99", "0.1", "--out", str(tmp_path)],
+                   check=True, timeout=600, capture_output=True)
+    bench = ttq()
+    assert bench.RECIPES["bn-ema99"]["ema_decay"] == 0.99
+    curves = bench.read_curves(tmp_path, ["bn-ema99"])
+    assert list(curves) == ["bn-ema99", "bn-ema99/ema0.1", "bn-ema99/ema0.99"]
+    points = len(curves["bn-ema99"])
+    assert points >= 1 and curves["bn-ema99"][-1]["steps"] >= 2
+    for name, rows in curves.items():  # the same evaluation points, each scored
+        assert [r["steps"] for r in rows] == [r["steps"] for r in curves["bn-ema99"]], name
+        assert all(r["-"]["fd"]["classifier"] > 0 for r in rows), name
+    for point in range(1, points + 1):
+        own = load_file(str(tmp_path / "bn-ema99" / f"g{point:03d}.safetensors"))
+        shadow = {d: load_file(str(tmp_path / "bn-ema99" / f"ema{d}" / f"g{point:03d}.safetensors"))
+                  for d in ("0.99", "0.1")}
+        assert own.keys() == shadow["0.99"].keys()
+        assert all(torch.equal(own[k], shadow["0.99"][k]) for k in own)
+        assert not torch.equal(own["net.0.weight"], shadow["0.1"]["net.0.weight"])  # a shorter average differs
+    # a shadow is sampled as its recipe exports (batch-norm statistics re-estimated), not as the tutorial is
+    assert list(bench.generators("bn-ema99/ema0.1", shadow["0.1"])) == [""]
+    table = bench.balance_table(curves, points)
+    assert "bn-ema99/ema0.1" in table and "bn-ema99/ema0.99" in table
