@@ -491,6 +491,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
     p.add_argument("--worker", choices=RUNNERS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if any(not 0 <= d < 1 for d in args.ema_shadows):
+        p.error("--ema-shadows: each decay must be at least 0 and below 1 (0 = G itself)")
     if args.worker:
         worker(args)
         return
