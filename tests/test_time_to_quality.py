@@ -70,3 +70,11 @@ def test_ema_shadows_watch_the_runners_own_training(tmp_path: Path) -> None:
     assert list(bench.generators("bn-ema99/ema0.1", shadow["0.1"])) == [""]
     table = bench.balance_table(curves, points)
     assert "bn-ema99/ema0.1" in table and "bn-ema99/ema0.99" in table
+
+
+@pytest.mark.parametrize("decay", ["1", "1.5", "-0.1"])
+def test_ema_shadows_refuse_a_decay_outside_0_to_1(decay: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        ttq().main(["--ema-shadows", "0.9", decay, "--report-only"])
+    assert exit_.value.code == 2
+    assert "each decay must be at least 0 and below 1" in capsys.readouterr().err
