@@ -419,7 +419,7 @@ def write_comparisons(out: Path, curves: dict[str, list[dict]], point: int) -> N
         draw.text((4, 4), title, fill="black", font=text)
         draw.text((left.width + gap + 4, 4), f"{name}, seed {seed}, "
                   f"{curves[name][point - 1]['steps']:,} steps, {minutes[name]:.0f} CPU min", fill="black", font=text)
-        canvas.save(out / f"compare_{name}.png")
+        canvas.save(out / f"compare_{name.replace('/', '_')}.png")
     print(f"Side by side with the tutorial: {out}/compare_*.png")
 
 

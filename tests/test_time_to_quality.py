@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from gandemo.datasets import fashion_mnist_dir
@@ -70,6 +72,16 @@ def test_ema_shadows_watch_the_runners_own_training(tmp_path: Path) -> None:
     assert list(bench.generators("bn-ema99/ema0.1", shadow["0.1"])) == [""]
     table = bench.balance_table(curves, points)
     assert "bn-ema99/ema0.1" in table and "bn-ema99/ema0.99" in table
+    # the report's pictures: a grid per shadow, and each beside the tutorial's (here the runner's first point
+    # stands in for a tutorial run, which has the same generator)
+    (tmp_path / "tutorial").mkdir()
+    shutil.copy(tmp_path / "bn-ema99" / "g001.safetensors", tmp_path / "tutorial")
+    shutil.copy(tmp_path / "bn-ema99" / "curve.jsonl", tmp_path / "tutorial")
+    curves = bench.read_curves(tmp_path, ["tutorial", "bn-ema99"])
+    bench.write_grids(tmp_path, curves, 1)
+    bench.write_comparisons(tmp_path, curves, 1)
+    for name in ("bn-ema99", "bn-ema99_ema0.1", "bn-ema99_ema0.99"):
+        assert Image.open(tmp_path / f"compare_{name}.png").size[0] > 2 * 8 * 32, name
 
 
 @pytest.mark.parametrize("decay", ["1", "1.5", "-0.1"])
