@@ -222,17 +222,17 @@ def worker(args: argparse.Namespace) -> None:
         # --ema-shadows: more EMAs of the same G with other decays, updated like the Trainer updates its own
         # (outside the training CPU count: an observation, not part of the recipe); each is a curve of its own
         shadows = {} if run.tutorial else {
-            d: copy.deepcopy(run.trainer.G).eval().requires_grad_(False) for d in args.ema_shadows}
-        for d in shadows:
-            (out / f"ema{d:g}").mkdir(exist_ok=True)
-            (out / f"ema{d:g}" / "curve.jsonl").write_text("")
+            d: (out / f"ema{d:g}", copy.deepcopy(run.trainer.G).eval().requires_grad_(False)) for d in args.ema_shadows}
+        for folder, _ in shadows.values():
+            folder.mkdir(exist_ok=True)
+            (folder / "curve.jsonl").write_text("")
         train_cpu, point = 0.0, 0
         with (out / "curve.jsonl").open("w") as log:
             while True:
                 c0 = time.process_time()
                 run.step()
                 train_cpu += time.process_time() - c0
-                for d, shadow in shadows.items():
+                for d, (_, shadow) in shadows.items():
                     ema_update(shadow, run.trainer.G, d, run.trainer.step)
                 if (run.steps < match[point]) if match else (train_cpu < every * (point + 1)):
                     continue
@@ -240,9 +240,9 @@ def worker(args: argparse.Namespace) -> None:
                 e0 = time.process_time()
                 row: dict[str, Any] = {"point": point, "train_cpu_s": train_cpu, "steps": run.steps,
                                        "images": run.images, "precision": run.precision, "wall": time.time()}
-                for d, shadow in shadows.items():
-                    shadow_row = evaluate_point(args, spaces, out / f"ema{d:g}", cpu_state(shadow), dict(row))
-                    with (out / f"ema{d:g}" / "curve.jsonl").open("a") as shadow_log:
+                for folder, shadow in shadows.values():
+                    shadow_row = evaluate_point(args, spaces, folder, cpu_state(shadow), dict(row))
+                    with (folder / "curve.jsonl").open("a") as shadow_log:
                         shadow_log.write(json.dumps(shadow_row) + "\n")
                 row = evaluate_point(args, spaces, out, run.state(), row)
                 row["eval_cpu_s"] = time.process_time() - e0  # the shadows' evaluations included
