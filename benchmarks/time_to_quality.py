@@ -9,6 +9,9 @@
     python benchmarks/time_to_quality.py --runners bn-ema99 --ema-shadows 0.999 0.98 0.95 0.9 0
         # one training seen through several EMA decays (bn-ema99/ema0.95, ...): the decay never changes the
         # training itself, so one run compares them all on the same trajectory
+    python benchmarks/time_to_quality.py --runners bn-ema99 --ema-shadows 0.98 --match-steps CURVE --resume
+        # the same command again after an interruption (a closed session, a killed process): the Trainer's
+        # runners go on from their last evaluation point, exactly as if never stopped (tutorial runners can't)
 
 Runners (each in its own process, 1 torch thread, started together, so background load hits all alike):
 
@@ -41,6 +44,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,7 +66,12 @@ from gandemo.gan.models import DCGANGenerator
 from gandemo.gan.train import TrainConfig, Trainer, ema_update
 
 sys.path.insert(0, str(REPO / "scripts"))
-from train_bundled import BUNDLED_RECIPE, DCGAN_EMA_RECIPE, recompute_batchnorm  # noqa: E402 - recipes, export
+from train_bundled import (  # noqa: E402 - the recipes, their data and export
+    BUNDLED_RECIPE,
+    DCGAN_EMA_RECIPE,
+    fashion_mnist_u8,
+    recompute_batchnorm,
+)
 
 # Candidate recipes for the bundled model: TrainConfig settings on top of 32 px, 1 channel, seed 0.
 # Fashion-MNIST has 60,000 images, so the defaults' few-image remedies (DiffAugment, skip-D) are off.
@@ -128,7 +137,8 @@ def train_steps(trainer: Trainer) -> Iterator[int]:
 class Run:
     """One training method: ``step()`` trains one step; ``generator()`` a CPU copy of what it would export."""
 
-    def __init__(self, name: str, data_u8: torch.Tensor, scratch: Path):
+    def __init__(self, name: str, data_u8: torch.Tensor, scratch: Path, resume: Path | None = None):
+        """``resume``: a run folder ``Trainer.save()`` wrote (a Trainer runner only) to go on from."""
         self.name = name
         self.steps = 0
         self.images = 0
@@ -143,7 +153,8 @@ class Run:
         else:
             config = (TrainConfig(image_size=32, channels=1, steps=1_000_000, seed=0) if name == "defaults"
                       else recipe_config(name))
-            self.trainer = Trainer(data_u8, config, scratch / name, device="cpu")
+            self.trainer = (Trainer.resume(resume, data_u8, scratch / name, device="cpu") if resume
+                            else Trainer(data_u8, config, scratch / name, device="cpu"))
             self._steps = train_steps(self.trainer)
             self.batch = config.batch_size
             self.precision = "bfloat16 autocast" if self.trainer.amp else "float32"
@@ -209,26 +220,45 @@ def worker(args: argparse.Namespace) -> None:
     set_threads(1)
     out = Path(args.out) / args.worker
     out.mkdir(parents=True, exist_ok=True)
-    images, _ = load_fashion_mnist("train")
-    data_u8 = torch.nn.functional.pad(images, (2, 2, 2, 2))[:, None].contiguous()
-    spaces = FeatureSpaces(knn_n=args.knn_n)
     budget, every = args.cpu_minutes * 60, args.eval_every
     # --match-steps: evaluate at another run's steps and stop at its last (a slower or busier machine then
     # trains the same number of steps rather than the same CPU time)
     match = [json.loads(line)["steps"] for line in Path(args.match_steps).read_text().splitlines()] if args.match_steps else []
+    decays = [f"{d:g}" for d in args.ema_shadows]
+    saved = last_resume_point(out, decays) if args.resume else None
+    progress = json.loads((saved / "progress.json").read_text()) if saved else {}
+    if saved and ((progress["point"] >= len(match)) if match else progress["train_cpu_s"] >= budget):
+        print(f"{args.worker}: finished before, at step {progress['steps']} (point {progress['point']})", flush=True)
+        return
+    data_u8 = fashion_mnist_u8()
+    spaces = FeatureSpaces(knn_n=args.knn_n)
     wall_end = time.time() + args.wall_minutes * 60
     with tempfile.TemporaryDirectory(prefix="gandemo-ttq-") as scratch:
-        run = Run(args.worker, data_u8, Path(scratch))
+        run = Run(args.worker, data_u8, Path(scratch), resume=saved / "run" if saved else None)
         # --ema-shadows: more EMAs of the same G with other decays, updated like the Trainer updates its own
         # (outside the training CPU count: an observation, not part of the recipe); each is a curve of its own
         shadows = {} if run.tutorial else {
             d: (out / f"ema{d:g}", copy.deepcopy(run.trainer.G).eval().requires_grad_(False)) for d in args.ema_shadows}
-        for folder, _ in shadows.values():
-            folder.mkdir(exist_ok=True)
-            (folder / "curve.jsonl").write_text("")
         train_cpu, point = 0.0, 0
-        with (out / "curve.jsonl").open("w") as log:
-            while True:
+        if saved:  # where the last run stopped: its counters, its shadows, its curves up to that point
+            train_cpu, point, run.steps, run.images = (progress[k] for k in ("train_cpu_s", "point", "steps", "images"))
+            kept = load_file(str(saved / "shadows.safetensors"))
+            for d, (_, shadow) in shadows.items():
+                shadow.load_state_dict({k.split("/", 1)[1]: v for k, v in kept.items() if k.startswith(f"{d:g}/")})
+            print(f"{args.worker}: resumed at step {run.steps} (point {point}, {train_cpu / 60:.1f} CPU min)", flush=True)
+        for folder in [out, *(folder for folder, _ in shadows.values())]:
+            folder.mkdir(exist_ok=True)
+            curve = folder / "curve.jsonl"
+            rows = curve.read_text().splitlines() if saved and curve.exists() else []
+            # rows written after the last resume point are dropped: those steps are trained again
+            curve.write_text("".join(r + "\n" for r in rows if json.loads(r)["point"] <= point))
+
+        def done() -> bool:  # checked after each evaluation, so a run always ends with one
+            return (point >= len(match)) if match else (train_cpu >= budget or time.time() > wall_end)
+
+        finished = False
+        with (out / "curve.jsonl").open("a") as log:
+            while not finished:
                 c0 = time.process_time()
                 run.step()
                 train_cpu += time.process_time() - c0
@@ -248,11 +278,49 @@ def worker(args: argparse.Namespace) -> None:
                 row["eval_cpu_s"] = time.process_time() - e0  # the shadows' evaluations included
                 log.write(json.dumps(row) + "\n")
                 log.flush()
+                if not run.tutorial:
+                    save_resume_point(out, run, shadows, {k: row[k] for k in ("point", "train_cpu_s", "steps", "images")},
+                                      decays)
                 first = next(v for k, v in row.items() if isinstance(v, dict))
                 print(f"{args.worker}: {train_cpu / 60:.1f} CPU min, step {run.steps}, FD " +
                       ", ".join(f"{s} {first['fd'][s]:.2f}" for s in SPACES), flush=True)
-                if (point == len(match)) if match else (train_cpu >= budget or time.time() > wall_end):
-                    break
+                finished = done()
+
+
+RESUME = "resume"  # a Trainer runner's folder of resume points, one per evaluation point, the newest kept
+
+
+def save_resume_point(out: Path, run: Run, shadows: dict[float, tuple[Path, torch.nn.Module]],
+                      progress: dict[str, Any], decays: list[str]) -> None:
+    """Keep everything to go on from this evaluation point (``--resume``): the Trainer's run folder, the EMA
+    shadows and the counters, in a new folder that ``resume/latest`` names once it is complete."""
+    folder = out / RESUME / f"p{progress['point']:04d}"
+    shutil.rmtree(folder, ignore_errors=True)
+    run.trainer.save(folder / "run")
+    save_file({f"{d:g}/{k}": v for d, (_, shadow) in shadows.items() for k, v in cpu_state(shadow).items()},
+              str(folder / "shadows.safetensors"))
+    (folder / "progress.json").write_text(json.dumps({**progress, "shadows": decays}))
+    latest = out / RESUME / "latest"
+    tmp = latest.with_suffix(".tmp")
+    tmp.write_text(folder.name)
+    os.replace(tmp, latest)  # only now is this point the one to resume from
+    for old in (out / RESUME).glob("p*"):
+        if old.name != folder.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def last_resume_point(out: Path, decays: list[str]) -> Path | None:
+    """The folder of the newest complete resume point in ``out`` (None: none yet, start afresh). Shadows other
+    than the saved ones can't be resumed: one line and exit."""
+    latest = out / RESUME / "latest"
+    if not latest.exists():
+        return None
+    folder = out / RESUME / latest.read_text().strip()
+    saved = json.loads((folder / "progress.json").read_text())["shadows"]
+    if sorted(saved, key=float) != sorted(decays, key=float):
+        raise SystemExit(f"--resume: {out.name} was saved with --ema-shadows {' '.join(saved) or '(none)'}; "
+                         "give the same decays to go on")
+    return folder
 
 
 def evaluate_point(args: argparse.Namespace, spaces: FeatureSpaces, folder: Path, state: dict[str, torch.Tensor],
@@ -486,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ema-shadows", type=float, nargs="+", default=[], metavar="DECAY",
                    help="recipes: also keep EMAs of G with these decays (the same training seen through other averages), "
                    "each evaluated as the runner 'RUNNER/emaDECAY'")
+    p.add_argument("--resume", action="store_true", help="go on from each runner's last evaluation point in --out "
+                   "(Trainer runners only; give the same options as the interrupted run)")
     p.add_argument("--knn-n", type=int, default=1000, help="points per set for k-NN precision/recall while training")
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "gandemo-ttq"))
     p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
@@ -493,6 +563,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if any(not 0 <= d < 1 for d in args.ema_shadows):
         p.error("--ema-shadows: each decay must be at least 0 and below 1 (0 = G itself)")
+    if args.resume and (tutorials := [n for n in ([args.worker] if args.worker else args.runners) if n in TUTORIALS]):
+        p.error(f"--resume: the tutorial loop ({', '.join(tutorials)}) keeps no resume points; run it without --resume")
     if args.worker:
         worker(args)
         return
@@ -511,7 +583,8 @@ def main(argv: list[str] | None = None) -> None:
                 "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "knn_n", "out")]]
             cmd += ["--match-steps", args.match_steps] if args.match_steps else []
             cmd += ["--ema-shadows", *map(str, args.ema_shadows)] if args.ema_shadows else []
-            log = (Path(args.out) / f"{name}.log").open("w")
+            cmd += ["--resume"] if args.resume else []
+            log = (Path(args.out) / f"{name}.log").open("a" if args.resume else "w")
             procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
         for name, proc, log in procs:
             code = proc.wait()

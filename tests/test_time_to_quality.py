@@ -1,7 +1,9 @@
-"""benchmarks/time_to_quality.py's EMA shadows: one training seen through several EMA decays."""
+"""benchmarks/time_to_quality.py's EMA shadows (one training seen through several EMA decays) and --resume."""
 
 from __future__ import annotations
 
+import copy
+import json
 import shutil
 import subprocess
 import sys
@@ -45,19 +47,56 @@ def test_ema_update_follows_the_warm_up_then_the_decay() -> None:
     assert all(torch.equal(a, b) for a, b in zip(ema.state_dict().values(), live.state_dict().values()))
 
 
+def run_worker(out: Path, steps: list[int], *extra: str) -> subprocess.CompletedProcess[str]:
+    """The bn-ema99 runner's worker process, evaluated after each of ``steps`` (``--match-steps``)."""
+    match = out / f"match{len(steps)}.jsonl"
+    match.write_text("".join(json.dumps({"steps": s}) + "\n" for s in steps))
+    return subprocess.run([sys.executable, str(BENCH), "--worker", "bn-ema99", "--match-steps", str(match),
+                           "--n-eval", "200", "--knn-n", "50", "--ema-shadows", "0.99", "0.1", *extra, "--out", str(out)],
+                          check=True, timeout=600, capture_output=True, text=True)
+
+
 @pytest.mark.skipif(fashion_mnist_dir() is None, reason="needs Fashion-MNIST (Debian's dataset-fashion-mnist)")
 def test_ema_shadows_watch_the_runners_own_training(tmp_path: Path) -> None:
     """A shadow with the recipe's own decay is the runner's EMA bit for bit at every evaluation (so the shadows
-    see the very training the runner exports); other decays differ; the report reads each as a runner."""
-    subprocess.run([sys.executable, str(BENCH), "--worker", "bn-ema99", "--cpu-minutes", "0.03", "--eval-every", "1.8",
-                    "--n-eval", "200", "--knn-n", "50", "--ema-shadows", "0.99", "0.1", "--out", str(tmp_path)],
-                   check=True, timeout=600, capture_output=True)
+    see the very training the runner exports); other decays differ; the report reads each as a runner.
+    The run is interrupted after its second point and goes on with --resume: the third point is what an
+    uninterrupted run makes, for the runner and for every shadow."""
+    run_worker(tmp_path, [2, 4])
+    # as if killed after writing the third point's row but before its resume point: that row is dropped
+    curve = tmp_path / "bn-ema99" / "curve.jsonl"
+    curve.write_text(curve.read_text() + json.dumps({"point": 3, "steps": 5}) + "\n")
+    resumed = run_worker(tmp_path, [2, 4, 6], "--resume")
+    assert "resumed at step 4 (point 2" in resumed.stdout
     bench = ttq()
+    reference = bench.Run("bn-ema99", bench.fashion_mnist_u8(), tmp_path / "reference")  # never interrupted
+    shadow_01 = copy.deepcopy(reference.trainer.G).eval().requires_grad_(False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the worker trains
+    try:
+        for _ in range(6):
+            reference.step()
+            ema_update(shadow_01, reference.trainer.G, 0.1, reference.trainer.step)
+    finally:
+        torch.set_num_threads(threads)
+    for folder, state in (("", reference.state()), ("ema0.1", bench.cpu_state(shadow_01))):
+        saved = load_file(str(tmp_path / "bn-ema99" / folder / "g003.safetensors"))
+        assert saved.keys() == state.keys()
+        assert all(torch.equal(saved[k], state[k]) for k in saved), folder
+    # a finished run resumed again trains nothing; other shadows than the saved ones are refused in one line
+    again = run_worker(tmp_path, [2, 4, 6], "--resume")
+    assert again.stdout.strip() == "bn-ema99: finished before, at step 6 (point 3)"
+    refused = subprocess.run([sys.executable, str(BENCH), "--worker", "bn-ema99", "--match-steps",
+                              str(tmp_path / "match3.jsonl"), "--ema-shadows", "0.5", "--resume", "--out", str(tmp_path)],
+                             timeout=600, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "--resume: bn-ema99 was saved with --ema-shadows 0.99 0.1; give the same decays to go on")
     assert bench.RECIPES["bn-ema99"]["ema_decay"] == 0.99
     curves = bench.read_curves(tmp_path, ["bn-ema99"])
     assert list(curves) == ["bn-ema99", "bn-ema99/ema0.1", "bn-ema99/ema0.99"]
     points = len(curves["bn-ema99"])
-    assert points >= 1 and curves["bn-ema99"][-1]["steps"] >= 2
+    assert [r["steps"] for r in curves["bn-ema99"]] == [2, 4, 6]
     for name, rows in curves.items():  # the same evaluation points, each scored
         assert [r["steps"] for r in rows] == [r["steps"] for r in curves["bn-ema99"]], name
         assert all(r["-"]["fd"]["classifier"] > 0 for r in rows), name
