@@ -85,10 +85,11 @@ def recompute_batchnorm(gen: torch.nn.Module, latent_dim: int, batches: int = 50
     gen.eval()
 
 
-def export(trainer: Trainer) -> torch.nn.Module:
-    """A CPU float32 copy of the trainer's EMA generator with re-estimated batch-norm statistics."""
+def export(trainer: Trainer, bn_batches: int = 50) -> torch.nn.Module:
+    """A CPU float32 copy of the trainer's EMA generator with batch-norm statistics re-estimated over
+    ``bn_batches`` batches of its own samples."""
     gen = copy.deepcopy(trainer.G_ema).float().cpu().requires_grad_(False)
-    recompute_batchnorm(gen, trainer.config.latent_dim)
+    recompute_batchnorm(gen, trainer.config.latent_dim, batches=bn_batches)
     return gen
 
 

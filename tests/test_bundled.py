@@ -3,6 +3,8 @@ must draw emoji-like RGBA images, checked against the real emoji the font render
 
 from __future__ import annotations
 
+import copy
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -126,7 +128,14 @@ def test_train_bundled_is_the_time_to_quality_benchmarks_bn_ema_run(tmp_path: Pa
     assert bench_state.keys() == script_state.keys()
     for name, value in bench_state.items():
         assert torch.equal(value, script_state[name].cpu()), name
-    # the export the benchmark scores (BN statistics re-estimated) is the export the script saves
-    exported = train_bundled.export(script)
-    scored = ttq.generators("bn-ema99", bench_state)[""](16)
+    # the export the benchmark scores (BN statistics re-estimated) is the export the script saves: the same
+    # batches by default, and the same statistics from them (compared on 3 batches instead of 50, for time)
+    default = {name: inspect.signature(f).parameters[arg].default for name, f, arg in (
+        ("export", train_bundled.export, "bn_batches"), ("generators", ttq.generators, "bn_batches"),
+        ("recompute_batchnorm", train_bundled.recompute_batchnorm, "batches"))}
+    assert len(set(default.values())) == 1, default
+    exported = train_bundled.export(script, bn_batches=3)
+    scored = ttq.generators("bn-ema99", bench_state, bn_batches=3)[""](16)
     assert torch.equal(generator_samples(exported, 16, batch=ttq.SAMPLE_BATCH), scored)
+    unexported = copy.deepcopy(script.G_ema).float().eval()  # the re-estimation changes what G draws
+    assert not torch.equal(generator_samples(unexported, 16, batch=ttq.SAMPLE_BATCH), scored)
