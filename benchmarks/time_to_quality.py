@@ -329,7 +329,7 @@ def evaluate_point(args: argparse.Namespace, spaces: FeatureSpaces, folder: Path
     e0 = time.process_time()
     save_file(state, str(folder / f"g{row['point']:03d}.safetensors"))
     with torch.random.fork_rng():  # evaluation never changes the training's random stream
-        for mode, sample in generators(args.worker, state, bn_batches=20).items():
+        for mode, sample in generators(args.worker, state, bn_batches=args.bn_batches).items():
             row[mode or "-"] = spaces.evaluate(sample(args.n_eval))
     row["eval_cpu_s"] = time.process_time() - e0
     return row
@@ -451,13 +451,13 @@ def grid_path(out: Path, name: str, mode: str) -> Path:
     return out / f"grid_{label(name, mode).replace(' ', '_').replace('/', '_').replace('(', '').replace(')', '')}.png"
 
 
-def write_grids(out: Path, curves: dict[str, list[dict]], point: int) -> None:
+def write_grids(out: Path, curves: dict[str, list[dict]], point: int, bn_batches: int = 20) -> None:
     """grid_<runner>.png: seeds 0-63 of every runner's generator at the comparison point, to look at."""
     from gandemo.images import make_grid, upscale
 
     for name, rows_ in curves.items():
         state = load_file(str(out / name / f"g{rows_[point - 1]['point']:03d}.safetensors"))
-        for mode, sample in generators(name, state, bn_batches=20).items():
+        for mode, sample in generators(name, state, bn_batches=bn_batches).items():
             upscale(make_grid(sample(64), columns=8), 2).save(grid_path(out, name, mode))
     print(f"Sample grids (seeds 0-63): {out}/grid_*.png")
 
@@ -531,7 +531,7 @@ def report(args: argparse.Namespace) -> None:
           f"vs as many. Class "
           "balance: most/least frequent predicted class and normalised entropy (real data: see its row).")
     (out / "final.json").write_text(json.dumps(rows, indent=1, default=str))
-    write_grids(out, curves, point)
+    write_grids(out, curves, point, args.bn_batches)
     write_comparisons(out, curves, point)
     busy = other_busy_processes()
     print(f"\nLoad average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
@@ -545,6 +545,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wall-minutes", type=float, default=60.0, help="each runner also stops after this wall time")
     p.add_argument("--eval-every", type=float, default=75.0, help="CPU seconds of training between evaluations")
     p.add_argument("--n-eval", type=int, default=2000, help="samples per evaluation during training")
+    p.add_argument("--bn-batches", type=int, default=20, help="a recipe's batch-norm statistics are re-estimated "
+                   "over this many batches of 256 of its samples before each evaluation during training")
     p.add_argument("--n-final", type=int, default=10000, help="samples per generator in the final table (0: use the "
                    "runners' own evaluations at the comparison point)")
     p.add_argument("--baselines-only", action="store_true", help="only score the committed model and real images "
@@ -580,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
         procs = []
         for name in args.runners:
             cmd = [sys.executable, __file__, "--worker", name, *[f"--{k.replace('_', '-')}={getattr(args, k)}" for k in (
-                "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "knn_n", "out")]]
+                "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "bn_batches", "knn_n", "out")]]
             cmd += ["--match-steps", args.match_steps] if args.match_steps else []
             cmd += ["--ema-shadows", *map(str, args.ema_shadows)] if args.ema_shadows else []
             cmd += ["--resume"] if args.resume else []

@@ -52,7 +52,7 @@ def run_worker(out: Path, steps: list[int], *extra: str) -> subprocess.Completed
     match = out / f"match{len(steps)}.jsonl"
     match.write_text("".join(json.dumps({"steps": s}) + "\n" for s in steps))
     return subprocess.run([sys.executable, str(BENCH), "--worker", "bn-ema99", "--match-steps", str(match),
-                           "--n-eval", "200", "--knn-n", "50", "--ema-shadows", "0.99", "0.1", *extra, "--out", str(out)],
+                           "--n-eval", "200", "--bn-batches", "2", "--knn-n", "50", "--ema-shadows", "0.99", "0.1", *extra, "--out", str(out)],
                           check=True, timeout=600, capture_output=True, text=True)
 
 
@@ -117,7 +117,7 @@ def test_ema_shadows_watch_the_runners_own_training(tmp_path: Path) -> None:
     shutil.copy(tmp_path / "bn-ema99" / "g001.safetensors", tmp_path / "tutorial")
     shutil.copy(tmp_path / "bn-ema99" / "curve.jsonl", tmp_path / "tutorial")
     curves = bench.read_curves(tmp_path, ["tutorial", "bn-ema99"])
-    bench.write_grids(tmp_path, curves, 1)
+    bench.write_grids(tmp_path, curves, 1, bn_batches=2)
     bench.write_comparisons(tmp_path, curves, 1)
     for name in ("bn-ema99", "bn-ema99_ema0.1", "bn-ema99_ema0.99"):
         assert Image.open(tmp_path / f"compare_{name}.png").size[0] > 2 * 8 * 32, name
