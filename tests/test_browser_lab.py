@@ -1,5 +1,5 @@
-"""The Lab tab in Chromium (Playwright, en-US) against ``python app.py`` in a subprocess: Play animates
-the view and Pause stops it, D's and G's phases one at a time, two visitors with their own labs, a
+"""The Lab tab in Chromium (Playwright, en-US) against ``python app.py`` in a subprocess: the view is drawn
+when the tab opens (and again in a new language), Play animates the view and Pause stops it, D's and G's phases one at a time, two visitors with their own labs, a
 lesson scenario and its cure, and "suddenly lower the learning rate".
 
 Needs the ``playwright`` package and a Chromium binary ($GANDEMO_CHROMIUM, default /usr/bin/chromium).
@@ -40,16 +40,17 @@ STEP_TIMEOUT_MS = 60_000  # generous: 2 shared, often busy CPU cores
 WANTED_FRAMES = 5  # the lesson view must change at least 5 times a second...
 WINDOW_S = 3.0  # ...measured over the first 3 s of play
 
-# Records every new src of the view's <img> with its time, from the page's own clock.
+# Records every new src of the view's <img> with its time, from the page's own clock (the picture already
+# shown, drawn when the tab opened, is not a frame of play).
 WATCH_FRAMES = """() => {
     window.__frames = [];
+    const shown = document.querySelector('#lab-view img');
+    let last = shown && shown.getAttribute('src');
     const note = () => {
         const img = document.querySelector('#lab-view img');
         const src = img && img.getAttribute('src');
-        const last = window.__frames[window.__frames.length - 1];
-        if (src && (!last || last.src !== src)) window.__frames.push({src, t: performance.now()});
+        if (src && src !== last) { last = src; window.__frames.push({src, t: performance.now()}); }
     };
-    note();
     new MutationObserver(note).observe(document.querySelector('#lab-view'),
         {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
 }"""
@@ -66,11 +67,14 @@ def step(page: Page, app: AppProcess, js_errors: list[str], tmp_path_factory: py
 
 
 def open_lab(page: Page) -> None:
+    """Open the Lab tab and wait for its first picture (drawn on opening, before anything is pressed)."""
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Lab").click()
     expect(page.locator("#lab-play")).to_be_visible()
     expect(page.locator("#lab-narration")).to_contain_text("Press Play")
+    expect(page.locator("#lab-view img")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    expect_text(page, "#lab-stats", r"\bstep \d+")
 
 
 def text_of(page: Page, selector: str) -> str:
@@ -166,6 +170,34 @@ def test_play_animates_the_view_and_pause_stops_it(page: Page, step: Step, app: 
         if load > 1.5 * cpus:
             pytest.xfail(f"overloaded machine: {why}")
         pytest.fail(why)
+
+
+def test_the_lab_is_drawn_when_opened_and_again_in_a_new_language(page: Page, step: Step, js_errors: list[str]) -> None:
+    """A learner opening the Lab sees the data, G's first guesses and D's first opinion at once, not an empty
+    box; the picture's labels follow the language switch."""
+    from playwright.sync_api import expect
+
+    with step("open the Lab: step 0 is drawn before anything is pressed"):
+        open_lab(page)
+        expect_text(page, "#lab-stats", r"\bstep 0\b")
+        first = page.locator("#lab-view img").get_attribute("src")
+        size = page.evaluate("() => { const i = document.querySelector('#lab-view img'); return [i.naturalWidth, i.naturalHeight]; }")
+        assert size[0] >= 400 and size[1] >= 200, f"the first picture is {size}"
+
+    with step("switch to Tiếng Việt: the same step drawn again, in Vietnamese"):
+        page.locator("#language-switch").get_by_label("Tiếng Việt").check()
+        expect(page.locator("#lab-stats")).to_contain_text(re.compile(r"\bbước 0\b"), timeout=STEP_TIMEOUT_MS)
+        expect(page.locator("#lab-view img")).not_to_have_attribute("src", first, timeout=STEP_TIMEOUT_MS)
+        expect(page.locator("#lab-play")).to_have_text(t("lab.play", "vi"))
+
+    with step("back to English; one step still goes from 0 to 1 (opening trained nothing)"):
+        page.locator("#language-switch").get_by_label("English").check()
+        expect(page.locator("#lab-play")).to_have_text(t("lab.play", "en"))
+        expect_text(page, "#lab-stats", r"\bstep 0\b")
+        page.locator("#lab-step").click()
+        expect_text(page, "#lab-stats", r"\bstep 1\b")
+
+    assert js_errors == [], js_errors
 
 
 def test_one_step_in_two_phases_d_then_g(page: Page, step: Step, js_errors: list[str]) -> None:

@@ -40,8 +40,8 @@ def build_app() -> gr.Blocks:
         with gr.Tabs() as tabs:
             with tr(gr.Tab("Generate", id="generate"), label="tab.generate"):
                 generate_parts = build_generate_tab(tr)
-            with tr(gr.Tab("Lab", id="lab"), label="tab.lab"):
-                build_lab_tab(tr)
+            with tr(gr.Tab("Lab", id="lab"), label="tab.lab") as lab_tab:
+                lab_parts = build_lab_tab(tr)
             with tr(gr.Tab("Train", id="train"), label="tab.train"):
                 train_parts = build_train_tab(tr)
             with tr(gr.Tab("Style transfer", id="style"), label="tab.style"):
@@ -53,6 +53,9 @@ def build_app() -> gr.Blocks:
         # the upload's summary and the sheet's caption are written from the data: write them again, in the new language
         learn, learn_in, learn_out = train_parts["learn_from"]
         switched.then(learn, learn_in, learn_out, api_visibility="private", show_progress="hidden")
+        # the Lab's view is drawn when its tab opens, and again in the new language (its labels are in the picture)
+        lab_tab.select(*lab_parts["show"], api_visibility="private", show_progress="hidden")
+        switched.then(*lab_parts["redraw"], api_visibility="private", show_progress="hidden")
         demo.unload(close_lab)  # a closed page frees its lab at once
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],
                   api_visibility="private")

@@ -11,6 +11,7 @@ import inspect
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,32 @@ def lab_play(*args: Any) -> Any:
     yield path, _stats(session), t("lab.narrate.paused")
 
 
+@human_errors
+@takes(*SETTINGS, "layers")
+def lab_show(*args: Any) -> tuple[Any, Any]:
+    """The Lab tab opened: draw the visitor's lab as it stands, without training, so the view is never empty.
+    On a first visit that is step 0 (the data, G's first guesses and D's first opinion), from the settings on
+    the page. A playing lab draws itself; nothing to do then."""
+    *values, layers, request = args
+    key = _session_key(request)
+    return _draw(LABS.peek(key) or LABS.get(key, config_from(_settings(tuple(values)))), layers)
+
+
+@human_errors
+def lab_redraw(layers: list[str] | None, request: gr.Request) -> tuple[Any, Any]:
+    """The page's language changed: draw the visitor's lab again, its labels in the new language (a page that
+    never opened the Lab has none, and gets none)."""
+    session = LABS.peek(_session_key(request))
+    return (gr.skip(), gr.skip()) if session is None else _draw(session, layers)
+
+
+def _draw(session: LabSession, layers: list[str] | None) -> tuple[Any, Any]:
+    if session.playing:
+        return gr.skip(), gr.skip()
+    with session.lock:
+        return _Frames()(session, layers), _stats(session)
+
+
 def lab_pause(request: gr.Request) -> None:
     session = LABS.peek(_session_key(request))
     if session is not None:
@@ -356,7 +383,10 @@ def close_lab(request: gr.Request) -> None:
     LABS.drop(_session_key(request))
 
 
-def build_lab_tab(tr: Localizer) -> None:
+def build_lab_tab(tr: Localizer) -> dict[str, tuple[Callable[..., Any], list[Any], list[Any]]]:
+    """The tab's components and events. Returns the events the app wires to the tab and the language switch, as
+    (handler, inputs, outputs): "show" draws the lab as it stands when the tab opens, "redraw" again in a new
+    language."""
     tr(gr.Markdown(), value="lab.intro")
     with gr.Row():
         with gr.Column(scale=3, min_width=420):
@@ -454,3 +484,4 @@ def build_lab_tab(tr: Localizer) -> None:
     cure.click(apply_cure, preset, [*settings, view, stats, preset_text], api_visibility="private", **CONCURRENCY)
     use_sketch.click(sketch_to_points, sketch, [points, dataset], api_visibility="private", **CONCURRENCY)
     run_btn.click(lab_run, [*settings, run_steps, layers], [view, run_metrics], api_name="lab_run", **CONCURRENCY)
+    return {"show": (lab_show, [*settings, layers], [view, stats]), "redraw": (lab_redraw, [layers], [view, stats])}
