@@ -105,6 +105,27 @@ def test_keys_built_at_run_time_are_in_the_catalog(built: str) -> None:
     assert missing == [], f"{built} yields keys missing from the catalog: {missing}"
 
 
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_the_lesson_map_points_at_places_that_exist(lang: str) -> None:
+    """"Check yourself"'s map of the lesson: every idea names at least one place in bold, each a tab of the app
+    (or "tab → one of its views"), and every control it names in italics is a label the app shows, in the same
+    language. A row saying something isn't built yet names no place and fails."""
+    texts = {key: value[lang] for key, value in catalog().items() if not key.startswith("quiz.")}
+    tabs = {texts[key] for key in texts if re.fullmatch(r"tab\.[a-z_]+", key)}
+    rows = [row for row in t("quiz.map", lang).splitlines() if row.startswith("|")][2:]
+    assert len(rows) >= 10
+    for row in rows:
+        idea, place = (cell.strip() for cell in row.strip("|").split("|"))
+        bold = re.findall(r"\*\*(.+?)\*\*", place)
+        assert bold, f"{idea}: names no place in the app: {place}"
+        for name in bold:
+            tab, *view = (part.strip() for part in name.split("→"))
+            assert tab in tabs, f"{idea}: {tab!r} is not a tab ({sorted(tabs)})"
+            assert all(v in texts.values() for v in view), f"{idea}: {view} is not a view of {tab}"
+        for control in re.findall(r"(?<!\*)\*([^*]+?)\*(?!\*)", place):
+            assert any(control in text for text in texts.values()), f"{idea}: the app shows no {control!r}"
+
+
 def test_t_fills_in_parameters_in_both_languages() -> None:
     assert t("train.status.done", "en", steps=2).startswith("✅ Finished 2 steps.")
     assert t("train.status.done", "vi", steps=2).startswith("✅ Đã chạy xong 2 bước.")
