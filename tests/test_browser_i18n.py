@@ -118,6 +118,10 @@ def visit_every_tab(page: Page, step: Step, lang: str) -> None:
         expect(page.locator("#lab-play")).to_have_text(t("lab.play", lang))
         page.get_by_role("tab", name=t("tab.train", lang), exact=True).click()
         expect(page.locator("#train-start")).to_have_text(t("train.start", lang))
+        page.get_by_role("tab", name=t("tab.style", lang), exact=True).click()  # the examples table's columns
+        headers = shown_tab(page).locator("th")
+        expect(headers.filter(has_text=t("style.content", lang))).to_have_count(1)
+        expect(headers.filter(has_text=t("style.styles", lang))).to_have_count(1)
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])

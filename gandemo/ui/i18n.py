@@ -66,11 +66,13 @@ class Localizer:
 
     def __call__(self, component: Any, **keys: Any) -> Any:
         """``tr(gr.Button(), value="generate.button")``; ``choices=[(key, value), ...]`` for radios and
-        dropdowns (the values stay the same in every language: the API doesn't change); a text with
-        parameters is ``(key, {"name": value})``."""
+        dropdowns (the values stay the same in every language: the API doesn't change); ``headers=[key, ...]``
+        for an examples table's columns; a text with parameters is ``(key, {"name": value})``."""
         for prop, key in keys.items():
             if prop == "choices":
                 component.choices = [(t(k, "en"), v) for k, v in key]
+            elif prop == "headers":  # a Dataset's (gr.Examples') column headers: one key per column
+                component.headers = [t(k, "en") for k in key]
             elif prop in PROPS:
                 setattr(component, prop, _text(key, "en"))
             else:
@@ -87,7 +89,8 @@ class Localizer:
         for _component, keys in self.entries:
             props: dict[str, Any] = {}
             for prop, key in keys.items():
-                props[prop] = [(t(k, lang), v) for k, v in key] if prop == "choices" else _text(key, lang)
+                props[prop] = ([(t(k, lang), v) for k, v in key] if prop == "choices" else
+                               [t(k, lang) for k in key] if prop == "headers" else _text(key, lang))
             out.append(gr.update(**props))
         return out
 

@@ -223,7 +223,7 @@ def build_style_tab(tr: Localizer) -> None:
     examples = _examples()
     if examples:
         gallery = gr.Examples(examples, [content, styles], label=t("style.examples", "en"))
-        tr(gallery.dataset, label="style.examples")
+        tr(gallery.dataset, label="style.examples", headers=["style.content", "style.styles"])
     inputs = [content, styles, cw, sw, tvw, steps, size, optimizer, init, preserve, multiscale, blend, scale, pooling]
     run.click(arm_stop, None, None, queue=False, api_visibility="private").then(
         run_style, inputs, [result, plot, status, download], api_name="stylize",
