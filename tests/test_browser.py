@@ -117,6 +117,54 @@ def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors:
         assert js_errors == []
 
 
+def test_the_latent_vector_and_layers_views_show_the_model_when_opened(page: Page, step: Step,
+                                                                     js_errors: list[str]) -> None:
+    """Opening Generate → Latent vector shows seed 0's vector at once (its first values on the sliders, G(z),
+    the chart of all 100 values), a slider steers the image and the change stays when the view is opened again;
+    Generate → Layers shows its table at once."""
+    from playwright.sync_api import expect
+
+    from gandemo.gan.latent import latent_for_seed
+
+    def slider_values() -> list[float]:
+        return [float(page.get_by_label(f"number input for z[{i}]", exact=True).input_value()) for i in range(5)]
+
+    with step("page shows the bundled model"):
+        expect_text(page, "#model-info", r"Source: bundled: fashion-mnist")
+
+    with step("open Latent vector: seed 0's vector, image and chart, before anything is pressed"):
+        page.get_by_role("tab", name="Latent vector").click()
+        first = image_loaded(page, "#latent-image")
+        chart = image_loaded(page, "#latent-chart")
+        assert first["width"] >= 128 and chart["width"] > chart["height"] > 0, (first, chart)
+        expect_text(page, "#latent-note", r"100")
+        z = latent_for_seed(0, 100)
+        page.wait_for_function("() => document.querySelector('#latent-z0 input[type=number]').value !== '0'")
+        assert slider_values() == pytest.approx([round(float(z[i]), 2) for i in range(5)], abs=0.006)
+
+    with step("move z[0]: G(z) changes"):
+        box = page.get_by_label("number input for z[0]", exact=True)
+        box.fill("2.5")
+        box.press("Enter")
+        box.blur()  # a person's change ends here: the view redraws on release
+        expect(page.get_by_label("range slider for z[0]", exact=True)).to_have_value("2.5")
+        expect(page.locator("#latent-image img").first).not_to_have_attribute("src", first["src"],
+                                                                             timeout=STEP_TIMEOUT_MS)
+        steered = image_loaded(page, "#latent-image")["src"]
+
+    with step("Layers shows its table at once; back in Latent vector the change is still there"):
+        page.get_by_role("tab", name="Layers").click()
+        expect_text(page, "#layers-table", r"100 × 1 × 1")
+        expect(page.locator("#layers-table table")).to_be_visible()
+        page.get_by_role("tab", name="Latent vector").click()
+        page.wait_for_timeout(1500)  # time for a redraw, were there one
+        assert slider_values()[0] == 2.5
+        assert image_loaded(page, "#latent-image")["src"] == steered
+
+    with step("no JavaScript errors"):
+        assert js_errors == []
+
+
 def test_load_a_hub_model_and_see_errors(page: Page, step: Step, js_errors: list[str], hub: StandInHub) -> None:
     repo_id = unique_repo_id("browser-punks")
     hub.add_repo(repo_id, {

@@ -276,6 +276,18 @@ STEERED = 5  # latent dimensions a person steers with sliders at once
 def latent_reset(model: str, seed: float, first: float) -> list[Any]:
     """A seed's latent vector: the image, the bar chart of all its values, and the sliders set to the
     values of the ``STEERED`` dimensions from ``first`` on."""
+    return _latent_view(model, seed, first)
+
+
+@gpu
+@human_errors
+def latent_first_look(shown: str | None, model: str, seed: float, first: float) -> list[Any]:
+    """The Latent vector view opened: the seed's vector at once, sliders, image and chart, unless it already
+    shows one (a person's slider changes stay when they come back)."""
+    return [gr.skip()] * (STEERED + 3) if shown else _latent_view(model, seed, first)
+
+
+def _latent_view(model: str, seed: float, first: float) -> list[Any]:
     gen = MODELS.get(model)
     seed_value = check_seed(seed, t("generate.seed"))
     z = latent_for_seed(seed_value, gen.latent_dim)
@@ -320,6 +332,16 @@ def _latent_outputs(gen: Generator, z: torch.Tensor, dims: list[int]) -> list[An
 @human_errors
 def show_layers(model: str) -> str:
     """The generator's layers and the shape of what each one outputs, from the latent vector to the image."""
+    return _layers_table(model)
+
+
+@human_errors
+def layers_first_look(shown: str | None, model: str) -> Any:
+    """The Layers view opened: its table at once, unless it already shows one."""
+    return gr.skip() if shown else _layers_table(model)
+
+
+def _layers_table(model: str) -> str:
     gen = MODELS.get(model)
     rows = [f"| {t('generate.layers.layer')} | {t('generate.layers.kind')} | {t('generate.layers.shape')} | "
             f"{t('generate.layers.params')} |", "|---|---|---|---:|",
@@ -402,7 +424,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                     anim_files_btn = tr(gr.Button(size="sm", elem_id="anim-files-btn"), value="generate.files.button")
                     anim_files = tr(gr.File(file_count="multiple", interactive=False, elem_id="anim-files", scale=3),
                                     label="generate.anim_downloads")
-            with tr(gr.Tab("Latent vector"), label="generate.latent_tab"):
+            with tr(gr.Tab("Latent vector"), label="generate.latent_tab") as latent_tab:
                 tr(gr.Markdown(), value="generate.latent.intro")
                 with gr.Row():
                     latent_seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0, elem_id="latent-seed"), label="generate.seed")
@@ -419,7 +441,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                 latent_bars = tr(gr.Image(type="filepath", interactive=False, elem_id="latent-chart"),
                                  label="generate.latent.chart")
                 latent_note = gr.Markdown(elem_id="latent-note")
-            with tr(gr.Tab("Layers"), label="generate.layers_tab"):
+            with tr(gr.Tab("Layers"), label="generate.layers_tab") as layers_tab:
                 tr(gr.Markdown(), value="generate.layers.intro")
                 layers_btn = tr(gr.Button(elem_id="layers-show"), value="generate.layers.show")
                 layers_table = gr.Markdown(elem_id="layers-table")
@@ -458,4 +480,8 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
         slider.release(latent_steer, [model, latent_seed, first_dim, *steer], latent_out, api_visibility="private",
                        show_progress="hidden", trigger_mode="always_last", **EXPLORE)
     layers_btn.click(show_layers, model, layers_table, api_name="generator_layers", **EXPLORE)
+    # opening either view shows the loaded model's at once, not an empty panel
+    latent_tab.select(latent_first_look, [latent_image, model, latent_seed, first_dim], [*steer, *latent_out],
+                      api_visibility="private", show_progress_on=[latent_image], **EXPLORE)
+    layers_tab.select(layers_first_look, [layers_table, model], layers_table, api_visibility="private", **EXPLORE)
     return {"model": model, "info": info}
