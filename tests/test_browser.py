@@ -117,11 +117,11 @@ def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors:
         assert js_errors == []
 
 
-def test_the_latent_vector_and_layers_views_show_the_model_when_opened(page: Page, step: Step,
+def test_the_generate_views_show_the_model_when_opened(page: Page, step: Step,
                                                                      js_errors: list[str]) -> None:
     """Opening Generate → Latent vector shows seed 0's vector at once (its first values on the sliders, G(z),
     the chart of all 100 values), a slider steers the image and the change stays when the view is opened again;
-    Generate → Layers shows its table at once."""
+    Generate → Scales and → Layers show theirs at once."""
     from playwright.sync_api import expect
 
     from gandemo.gan.latent import latent_for_seed
@@ -151,6 +151,10 @@ def test_the_latent_vector_and_layers_views_show_the_model_when_opened(page: Pag
         expect(page.locator("#latent-image img").first).not_to_have_attribute("src", first["src"],
                                                                              timeout=STEP_TIMEOUT_MS)
         steered = image_loaded(page, "#latent-image")["src"]
+
+    with step("Scales says at once why this model has none (a DCGAN draws only its final image)"):
+        page.get_by_role("tab", name="Scales").click()
+        expect_text(page, "#scales-note", r"Only MSG-GAN models have intermediate scales")
 
     with step("Layers shows its table at once; back in Latent vector the change is still there"):
         page.get_by_role("tab", name="Layers").click()

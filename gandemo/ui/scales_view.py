@@ -35,6 +35,17 @@ def scale_pictures(images: list[torch.Tensor], cell: int) -> list[torch.Tensor]:
 def show_scales(model: str, seed: float, num: float) -> tuple[list[tuple[str, str]], str]:
     """The model's images at every scale for seeds seed, seed+1, ... (one picture per scale, with a caption),
     and a sentence about them; for a model that is not an MSG-GAN, no pictures and a sentence saying why."""
+    return _scales(model, seed, num)
+
+
+@gpu
+@human_errors
+def scales_first_look(shown: str | None, model: str, seed: float, num: float) -> tuple[Any, Any]:
+    """The Scales view opened: the loaded model's scales (or why it has none) at once, unless it shows them."""
+    return (gr.skip(), gr.skip()) if shown else _scales(model, seed, num)
+
+
+def _scales(model: str, seed: float, num: float) -> tuple[list[tuple[str, str]], str]:
     gen = MODELS.get(model)
     first = check_seed(seed, t("generate.seed"))
     count = whole_number(num, t("scales.num"))
@@ -61,7 +72,7 @@ def show_scales(model: str, seed: float, num: float) -> tuple[list[tuple[str, st
 
 def build_scales_view(tr: Localizer, model: gr.components.Component, **events: Any) -> None:
     """The "Scales" sub-tab of Generate, for the picked ``model``; ``events``: the tab's worker pool."""
-    with tr(gr.Tab("Scales"), label="scales.tab"):
+    with tr(gr.Tab("Scales"), label="scales.tab") as tab:
         tr(gr.Markdown(), value="scales.intro")
         with gr.Row():
             seed = tr(gr.Number(value=0, precision=None, step=1, minimum=0, elem_id="scales-seed"), label="generate.seed")
@@ -72,3 +83,5 @@ def build_scales_view(tr: Localizer, model: gr.components.Component, **events: A
         note = gr.Markdown(elem_id="scales-note")
     button.click(show_scales, [model, seed, num], [gallery, note], api_name="scales", show_progress_on=[gallery],
                  **events)
+    tab.select(scales_first_look, [note, model, seed, num], [gallery, note], api_visibility="private",
+               show_progress_on=[gallery], **events)
