@@ -54,8 +54,8 @@ def build_app() -> gr.Blocks:
         learn, learn_in, learn_out = train_parts["learn_from"]
         switched.then(learn, learn_in, learn_out, api_visibility="private", show_progress="hidden")
         # the Lab's view is drawn when its tab opens, and again in the new language (its labels are in the picture)
-        lab_tab.select(*lab_parts["show"], api_visibility="private", show_progress="hidden")
-        switched.then(*lab_parts["redraw"], api_visibility="private", show_progress="hidden")
+        lab_tab.select(**lab_parts["show"], api_visibility="private", show_progress="hidden")
+        switched.then(**lab_parts["redraw"], api_visibility="private", show_progress="hidden")
         demo.unload(close_lab)  # a closed page frees its lab at once
         demo.load(load_model, generate_parts["model"], [generate_parts["model"], generate_parts["info"]],
                   api_visibility="private")

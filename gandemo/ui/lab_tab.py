@@ -11,7 +11,6 @@ import inspect
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -383,10 +382,10 @@ def close_lab(request: gr.Request) -> None:
     LABS.drop(_session_key(request))
 
 
-def build_lab_tab(tr: Localizer) -> dict[str, tuple[Callable[..., Any], list[Any], list[Any]]]:
+def build_lab_tab(tr: Localizer) -> dict[str, dict[str, Any]]:
     """The tab's components and events. Returns the events the app wires to the tab and the language switch, as
-    (handler, inputs, outputs): "show" draws the lab as it stands when the tab opens, "redraw" again in a new
-    language."""
+    keyword arguments of a Gradio event (in the labs' worker pool, like every lab event): "show" draws the lab as
+    it stands when the tab opens, "redraw" again in a new language."""
     tr(gr.Markdown(), value="lab.intro")
     with gr.Row():
         with gr.Column(scale=3, min_width=420):
@@ -484,4 +483,5 @@ def build_lab_tab(tr: Localizer) -> dict[str, tuple[Callable[..., Any], list[Any
     cure.click(apply_cure, preset, [*settings, view, stats, preset_text], api_visibility="private", **CONCURRENCY)
     use_sketch.click(sketch_to_points, sketch, [points, dataset], api_visibility="private", **CONCURRENCY)
     run_btn.click(lab_run, [*settings, run_steps, layers], [view, run_metrics], api_name="lab_run", **CONCURRENCY)
-    return {"show": (lab_show, [*settings, layers], [view, stats]), "redraw": (lab_redraw, [layers], [view, stats])}
+    return {"show": {"fn": lab_show, "inputs": [*settings, layers], "outputs": [view, stats], **CONCURRENCY},
+            "redraw": {"fn": lab_redraw, "inputs": [layers], "outputs": [view, stats], **CONCURRENCY}}
