@@ -224,8 +224,7 @@ def worker(args: argparse.Namespace) -> None:
     # --match-steps: evaluate at another run's steps and stop at its last (a slower or busier machine then
     # trains the same number of steps rather than the same CPU time)
     match = [json.loads(line)["steps"] for line in Path(args.match_steps).read_text().splitlines()] if args.match_steps else []
-    decays = [f"{d:g}" for d in args.ema_shadows]
-    saved = last_resume_point(out, decays) if args.resume else None
+    saved = last_resume_point(out, [f"{d:g}" for d in args.ema_shadows]) if args.resume else None
     progress = json.loads((saved / "progress.json").read_text()) if saved else {}
     if saved and ((progress["point"] >= len(match)) if match else progress["train_cpu_s"] >= budget):
         print(f"{args.worker}: finished before, at step {progress['steps']} (point {progress['point']})", flush=True)
@@ -241,7 +240,7 @@ def worker(args: argparse.Namespace) -> None:
             d: (out / f"ema{d:g}", copy.deepcopy(run.trainer.G).eval().requires_grad_(False)) for d in args.ema_shadows}
         train_cpu, point = 0.0, 0
         if saved:  # where the last run stopped: its counters, its shadows, its curves up to that point
-            train_cpu, point, run.steps, run.images = (progress[k] for k in ("train_cpu_s", "point", "steps", "images"))
+            point, train_cpu, run.steps, run.images = (progress[k] for k in PROGRESS)
             kept = load_file(str(saved / "shadows.safetensors"))
             for d, (_, shadow) in shadows.items():
                 shadow.load_state_dict({k.split("/", 1)[1]: v for k, v in kept.items() if k.startswith(f"{d:g}/")})
@@ -279,8 +278,7 @@ def worker(args: argparse.Namespace) -> None:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 if not run.tutorial:
-                    save_resume_point(out, run, shadows, {k: row[k] for k in ("point", "train_cpu_s", "steps", "images")},
-                                      decays)
+                    save_resume_point(out, run, shadows, {k: row[k] for k in PROGRESS})
                 first = next(v for k, v in row.items() if isinstance(v, dict))
                 print(f"{args.worker}: {train_cpu / 60:.1f} CPU min, step {run.steps}, FD " +
                       ", ".join(f"{s} {first['fd'][s]:.2f}" for s in SPACES), flush=True)
@@ -288,10 +286,11 @@ def worker(args: argparse.Namespace) -> None:
 
 
 RESUME = "resume"  # a Trainer runner's folder of resume points, one per evaluation point, the newest kept
+PROGRESS = ("point", "train_cpu_s", "steps", "images")  # the counters a resume point keeps
 
 
 def save_resume_point(out: Path, run: Run, shadows: dict[float, tuple[Path, torch.nn.Module]],
-                      progress: dict[str, Any], decays: list[str]) -> None:
+                      progress: dict[str, Any]) -> None:
     """Keep everything to go on from this evaluation point (``--resume``): the Trainer's run folder, the EMA
     shadows and the counters, in a new folder that ``resume/latest`` names once it is complete."""
     folder = out / RESUME / f"p{progress['point']:04d}"
@@ -299,7 +298,7 @@ def save_resume_point(out: Path, run: Run, shadows: dict[float, tuple[Path, torc
     run.trainer.save(folder / "run")
     save_file({f"{d:g}/{k}": v for d, (_, shadow) in shadows.items() for k, v in cpu_state(shadow).items()},
               str(folder / "shadows.safetensors"))
-    (folder / "progress.json").write_text(json.dumps({**progress, "shadows": decays}))
+    (folder / "progress.json").write_text(json.dumps({**progress, "shadows": [f"{d:g}" for d in shadows]}))
     latest = out / RESUME / "latest"
     tmp = latest.with_suffix(".tmp")
     tmp.write_text(folder.name)
