@@ -14,9 +14,9 @@ import os
 from gandemo.access import DEFAULT_MAX_UPLOAD, MODES, configure, format_size, mode_for_launch, parse_size
 from gandemo.device import configure_cpu_threads
 from gandemo.errors import GandemoError
-from gandemo.ui import CSS, THEME, build_app
-from gandemo.ui.common import OUTPUT_ROOT
-from gandemo.ui.i18n import gradio_words_js
+
+# Only light imports up here: every training job's process (gandemo.train_process) runs this module again, as
+# its "__mp_main__", and the user interface (Gradio) is imported in main() so that it doesn't cost them seconds.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-file-size", default=os.environ.get("GANDEMO_MAX_FILE_SIZE", DEFAULT_MAX_UPLOAD),
                    help="largest upload accepted, e.g. 200MB or 1GB (default 200MB; $GANDEMO_MAX_FILE_SIZE)")
     args = p.parse_args(argv)
+    from gandemo.ui import CSS, THEME, build_app
+    from gandemo.ui.common import OUTPUT_ROOT
+    from gandemo.ui.i18n import gradio_words_js
+
     if args.mode not in MODES:
         p.error(f"--mode must be one of {', '.join(MODES)}")
     try:

@@ -11,6 +11,13 @@ the app: ``train(cancel)`` yields the child's events, ``set_learning_rates`` / `
 are asked of the child's trainer and answered.
 
 Used on the CPU (where the GIL and the cores are the limit); CUDA jobs stay in a thread of the server.
+
+Children come from a fork server (``multiprocessing``'s "forkserver"), not a fresh interpreter each: a
+spawned child imported torch, the app's main module (and with it Gradio) and, at its first optimiser,
+torch._dynamo, about 10-14 CPU seconds before its first step on a 2-core CPU. The fork server imports them
+once, at the first job, and every later job is a fork of it that starts at once. It is a single-threaded
+process of its own, so unlike a fork of the threaded web server it holds no locks. Where the platform has
+no fork server (Windows), children are spawned.
 ``GANDEMO_TRAIN_PROCESS=0`` keeps every job in a thread, ``=1`` uses a process on any device.
 """
 
@@ -20,7 +27,6 @@ import multiprocessing
 import os
 import queue
 import threading
-import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,10 +38,32 @@ import torch
 from .errors import GandemoError, InvalidInputError
 from .gan.train import TrainConfig, Trainer, TrainEvent
 
-__all__ = ["TrainingProcess", "use_process"]
+__all__ = ["TrainingProcess", "use_process", "warm_up"]
 POLL_S = 0.2  # how often the parent looks at the stop flag and the child's health while no event arrives
 ANSWER_TIMEOUT_S = 30.0  # a learning-rate request the child doesn't answer in this time is reported
 _REQUESTS = ("set_learning_rates", "lower_learning_rates")  # what the parent may ask of the child's trainer
+# what the fork server imports once for every child: the main module (a child needs it to unpickle what the
+# parent sends, and would import it again otherwise), torch, and what building a Trainer imports
+FORKSERVER_PRELOAD = ["__main__", "torch", "torch._dynamo", "gandemo.gan.train", "gandemo.train_process"]
+
+
+def process_context() -> multiprocessing.context.BaseContext:
+    """Where training children come from: the fork server (see the module's docstring), or spawn without one."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(FORKSERVER_PRELOAD)  # read when the server starts, at the first job
+    return context
+
+
+def warm_up() -> None:
+    """Start the fork server now, so that the first job starts as fast as the later ones: it imports what a
+    child needs in a process of its own while the visitor still chooses settings (the Train tab calls this on
+    an upload). Returns at once; does nothing when the server runs, or where children are spawned."""
+    if process_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def use_process(device: torch.device) -> bool:
@@ -67,14 +95,17 @@ class TrainingProcess:
     def __init__(self, trainer: Trainer, *, resumed: bool, nice: int = 0) -> None:
         self.config, self.out_dir, self.device = trainer.config, trainer.out_dir, trainer.device
         self.data = trainer.data  # the images it learns from (the Train tab shows some beside the samples)
-        context = multiprocessing.get_context("spawn")  # a fork of a threaded web server can inherit held locks
+        context = process_context()  # never a fork of the threaded web server: it could inherit held locks
         self._events = context.Queue()
         self._stop = context.Event()
         self._requests, child_end = context.Pipe()
+        # the child's lifeline: this process holds the writing end and never writes, so the child reads end of
+        # file exactly when this process is gone (its parent process may be the fork server, which outlives it)
+        child_lifeline, self._lifeline = context.Pipe(duplex=False)
         self._requests_lock = threading.Lock()
         recipe = _Recipe(trainer.data.cpu(), trainer.config, str(trainer.out_dir), resumed,
                          getattr(trainer, "data_summary", "") or "", max(0, nice), torch.get_num_threads())
-        self.process = context.Process(target=_child, args=(recipe, self._events, self._stop, child_end),
+        self.process = context.Process(target=_child, args=(recipe, self._events, self._stop, child_end, child_lifeline),
                                        name=f"gandemo-training-{Path(trainer.out_dir).name[:12]}", daemon=True)
 
     def train(self, cancel: threading.Event | None = None) -> Iterator[TrainEvent]:
@@ -108,6 +139,7 @@ class TrainingProcess:
             self.process.join(timeout=60)
             if self.process.is_alive():
                 self.process.kill()
+            self._lifeline.close()
 
     def set_learning_rates(self, lr_g: float | None = None, lr_d: float | None = None,
                            reason: str = "manual") -> tuple[float, float]:
@@ -132,16 +164,16 @@ class TrainingProcess:
 
 
 # ------------------------------------------------------------------------------------------ the child
-def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any) -> None:
+def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any, lifeline: Any) -> None:
     """The child process: build the trainer, answer requests, train, send every event, say how it ended."""
     if recipe.nice and hasattr(os, "nice"):
         os.nice(recipe.nice)
     torch.set_num_threads(recipe.threads)
-    parent = os.getppid()
+    orphaned = threading.Event()
+    threading.Thread(target=_watch_server, args=(lifeline, stop, orphaned), daemon=True).start()
     try:
         trainer = _build(recipe)
         threading.Thread(target=_answer, args=(trainer, requests), daemon=True).start()
-        threading.Thread(target=_watch_parent, args=(parent, stop), daemon=True).start()
         for event in trainer.train(stop):
             events.put(("event", event))
         events.put(("end", None))
@@ -152,10 +184,10 @@ def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any) -> None:
         events.put(("crash", f"{type(e).__name__}: {e}"))
     finally:
         events.close()
-        _drain(events, parent)
+        _drain(events, orphaned)
 
 
-def _drain(events: Any, parent: int) -> None:
+def _drain(events: Any, orphaned: threading.Event) -> None:
     """Wait until every queued event has reached the parent, unless the parent is gone: nobody will read
     them then, and as this process holds the queue's read end too, its writes would block, not fail, and
     keep it (and its memory) forever."""
@@ -167,7 +199,7 @@ def _drain(events: Any, parent: int) -> None:
 
     threading.Thread(target=join, daemon=True).start()
     while not drained.wait(0.5):
-        if os.getppid() != parent:
+        if orphaned.is_set():
             events.cancel_join_thread()
             return
 
@@ -199,10 +231,12 @@ def _answer(trainer: Trainer, requests: Any) -> None:
             requests.send((False, str(e)))
 
 
-def _watch_parent(parent: int, stop: Any) -> None:
-    """Stop (with a checkpoint, like the Stop button) when the server that started this process is gone."""
-    while not stop.is_set():
-        if os.getppid() != parent:
-            stop.set()
-            return
-        time.sleep(1.0)
+def _watch_server(lifeline: Any, stop: Any, orphaned: threading.Event) -> None:
+    """Stop (with a checkpoint, like the Stop button) when the server that started this process is gone: its
+    end of the lifeline is closed then, and reading ours ends."""
+    try:
+        while True:
+            lifeline.recv()
+    except (EOFError, OSError):
+        orphaned.set()
+        stop.set()

@@ -153,3 +153,42 @@ def test_a_child_whose_server_is_killed_saves_and_ends(tmp_path: Path) -> None:
     assert not running(child), "the child outlived its server"
     state = run / "training" / "state.json"
     assert state.is_file() and weights(run), "the child did not save a checkpoint when its server died"
+
+
+def test_jobs_are_forks_of_one_warmed_up_server(tmp_path: Path) -> None:
+    """Children come from the fork server that warm_up() starts (it imports torch and the trainer once),
+    not from this process and not each from a fresh interpreter."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from gandemo.train_process import process_context, warm_up
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform: children are spawned")
+    assert process_context().get_start_method() == "forkserver"
+    warm_up()
+    server = forkserver._forkserver._forkserver_pid
+    assert server and server != os.getpid()
+    warm_up()  # again: the same server
+    assert forkserver._forkserver._forkserver_pid == server
+    parents = []
+    for job in range(2):
+        runner = TrainingProcess(Trainer(images(), config(steps=2), tmp_path / f"job{job}"), resumed=False)
+        for event in runner.train():
+            if event.kind == "step" and len(parents) == job:
+                stat = Path(f"/proc/{runner.process.pid}/stat").read_text()
+                parents.append(int(stat.rsplit(")", 1)[1].split()[1]))
+        assert runner.process.exitcode == 0
+    assert parents == [server, server]
+
+
+def test_app_py_imports_no_user_interface_at_its_top() -> None:
+    """Every training child runs app.py again as its main module: its top must not import Gradio."""
+    import subprocess
+    import sys
+
+    code = ("import runpy, sys; runpy.run_path('app.py', run_name='__mp_main__'); "
+            "print(sorted(m for m in ('gradio', 'gandemo.ui') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -38,7 +38,7 @@ from ..images import save_animation, upscale
 from ..intake import IntakeOptions, reason_keyword
 from ..intake.sheet import ContactSheet, contact_sheet, sample_indices, tile
 from ..jobs import JOBS, Job
-from ..train_process import TrainingProcess, use_process
+from ..train_process import TrainingProcess, use_process, warm_up
 from ..training import list_runs, prepare_trainer, zip_run
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
@@ -583,6 +583,8 @@ def learn_from(files: Any, resolution: Any, fit: str, alpha: str) -> tuple[str, 
         return "", None, "", gr.update(visible=True)
     size = int(resolution) if str(resolution).strip().isdigit() else TrainConfig().image_size
     sheet = _sheet_for(paths, IntakeOptions(size=size, fit=fit, alpha=alpha))
+    if sheet.usable and use_process(pick_device()):
+        warm_up()  # training's own process gets ready while the visitor chooses settings
     picture = None
     if sheet.image is not None:  # whole-number enlargement (crisp pixels) to about the box's size
         shown = upscale(sheet.image, sheet_scale(sheet.image))
