@@ -230,7 +230,8 @@ def worker(args: argparse.Namespace) -> None:
         print(f"{args.worker}: finished before, at step {progress['steps']} (point {progress['point']})", flush=True)
         return
     data_u8 = fashion_mnist_u8()
-    spaces = FeatureSpaces(knn_n=args.knn_n)
+    reference = to_generator_range(load_fashion_mnist("test")[0][:args.reference_n], 32)
+    spaces = FeatureSpaces(reference, knn_n=args.knn_n)
     wall_end = time.time() + args.wall_minutes * 60
     with tempfile.TemporaryDirectory(prefix="gandemo-ttq-") as scratch:
         run = Run(args.worker, data_u8, Path(scratch), resume=saved / "run" if saved else None)
@@ -558,6 +559,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resume", action="store_true", help="go on from each runner's last evaluation point in --out "
                    "(Trainer runners only; give the same options as the interrupted run)")
     p.add_argument("--knn-n", type=int, default=1000, help="points per set for k-NN precision/recall while training")
+    p.add_argument("--reference-n", type=int, default=10000, help="test images whose statistics the samples are "
+                   "compared with while training (all 10,000 by default; fewer is faster and noisier)")
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "gandemo-ttq"))
     p.add_argument("--report-only", action="store_true", help="only print the tables of a finished run in --out")
     p.add_argument("--worker", choices=RUNNERS, help=argparse.SUPPRESS)
@@ -581,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
         procs = []
         for name in args.runners:
             cmd = [sys.executable, __file__, "--worker", name, *[f"--{k.replace('_', '-')}={getattr(args, k)}" for k in (
-                "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "bn_batches", "knn_n", "out")]]
+                "cpu_minutes", "wall_minutes", "eval_every", "n_eval", "bn_batches", "knn_n", "reference_n", "out")]]
             cmd += ["--match-steps", args.match_steps] if args.match_steps else []
             cmd += ["--ema-shadows", *map(str, args.ema_shadows)] if args.ema_shadows else []
             cmd += ["--resume"] if args.resume else []

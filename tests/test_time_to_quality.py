@@ -52,7 +52,7 @@ def run_worker(out: Path, steps: list[int], *extra: str) -> subprocess.Completed
     match = out / f"match{len(steps)}.jsonl"
     match.write_text("".join(json.dumps({"steps": s}) + "\n" for s in steps))
     return subprocess.run([sys.executable, str(BENCH), "--worker", "bn-ema99", "--match-steps", str(match),
-                           "--n-eval", "200", "--bn-batches", "2", "--knn-n", "50", "--ema-shadows", "0.99", "0.1", *extra, "--out", str(out)],
+                           "--n-eval", "200", "--bn-batches", "2", "--knn-n", "50", "--reference-n", "500", "--ema-shadows", "0.99", "0.1", *extra, "--out", str(out)],
                           check=True, timeout=600, capture_output=True, text=True)
 
 
