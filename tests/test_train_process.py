@@ -192,3 +192,32 @@ def test_app_py_imports_no_user_interface_at_its_top() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_an_upload_to_the_train_tab_starts_the_fork_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Train tab's upload handler gets the training process ready while the visitor chooses settings;
+    an upload with no usable image, or a job that would not run in a process, starts nothing."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from test_train import write_pngs
+
+    from gandemo.ui.train_tab import learn_from
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform: children are spawned")
+    monkeypatch.setattr("gandemo.ui.common.OUTPUT_ROOT", tmp_path / "outputs")  # the contact sheet goes there
+
+    def server_after(files: list[str], where: str = "auto") -> int | None:
+        forkserver._forkserver._stop()  # none runs before the upload
+        monkeypatch.setenv("GANDEMO_TRAIN_PROCESS", where)
+        summary = learn_from(files, "32", "crop", "flatten")[0]
+        assert summary, "the upload was not summed up"
+        return forkserver._forkserver._forkserver_pid
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    assert server_after([str(tmp_path / "notes.png")]) is None
+    pictures = [str(p) for p in write_pngs(tmp_path / "shapes", 12)]
+    assert server_after(pictures, where="0") is None  # jobs kept in a thread of the server
+    assert server_after(pictures) is not None
+    assert list((tmp_path / "outputs").rglob("sheet-32.png"))
