@@ -11,14 +11,16 @@ the app: ``train(cancel)`` yields the child's events, ``set_learning_rates`` / `
 are asked of the child's trainer and answered.
 
 Used on the CPU (where the GIL and the cores are the limit); CUDA jobs stay in a thread of the server.
-
-Children come from a fork server (``multiprocessing``'s "forkserver"), not a fresh interpreter each: a
-spawned child imported torch, the app's main module (and with it Gradio) and, at its first optimiser,
-torch._dynamo, about 10-14 CPU seconds before its first step on a 2-core CPU. The fork server imports them
-once, at the first job, and every later job is a fork of it that starts at once. It is a single-threaded
-process of its own, so unlike a fork of the threaded web server it holds no locks. Where the platform has
-no fork server (Windows), children are spawned.
 ``GANDEMO_TRAIN_PROCESS=0`` keeps every job in a thread, ``=1`` uses a process on any device.
+
+Children come from a fork server (``multiprocessing``'s "forkserver"), not each from a fresh interpreter.
+A spawned child imported torch and, at its first optimiser, torch._dynamo, and ran the app's main module
+again (which then imported Gradio): about 10 s before its first step on a 2-core CPU
+(benchmarks/train_start.py). The fork server imports torch, torch._dynamo and the trainer once, and each
+job is a fork of it that starts in a fraction of a second. A child still runs the main module again (Python
+3.11's fork server is not given its path to preload), so app.py imports the UI inside ``main()``. The fork
+server is a single-threaded process of its own: unlike a fork of the threaded web server, it holds no
+locks. Where the platform has no fork server (Windows), children are spawned.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ __all__ = ["TrainingProcess", "use_process", "warm_up"]
 POLL_S = 0.2  # how often the parent looks at the stop flag and the child's health while no event arrives
 ANSWER_TIMEOUT_S = 30.0  # a learning-rate request the child doesn't answer in this time is reported
 _REQUESTS = ("set_learning_rates", "lower_learning_rates")  # what the parent may ask of the child's trainer
-# what the fork server imports once for every child: the main module (a child needs it to unpickle what the
-# parent sends, and would import it again otherwise), torch, and what building a Trainer imports
+# what the fork server imports once for every child: torch, and what building a Trainer imports ("__main__",
+# multiprocessing's default, preloads nothing on Python 3.11: see the module's docstring)
 FORKSERVER_PRELOAD = ["__main__", "torch", "torch._dynamo", "gandemo.gan.train", "gandemo.train_process"]
 
 
