@@ -583,13 +583,13 @@ def learn_from(files: Any, resolution: Any, fit: str, alpha: str) -> tuple[str, 
         return "", None, "", gr.update(visible=True)
     size = int(resolution) if str(resolution).strip().isdigit() else TrainConfig().image_size
     sheet = _sheet_for(paths, IntakeOptions(size=size, fit=fit, alpha=alpha))
-    if sheet.usable and use_process(pick_device()):
-        warm_up()  # training's own process gets ready while the visitor chooses settings
     picture = None
     if sheet.image is not None:  # whole-number enlargement (crisp pixels) to about the box's size
         shown = upscale(sheet.image, sheet_scale(sheet.image))
         picture = png_file(shown, output_dir("train-sheet") / f"sheet-{sheet.size}.png")
     caption = sheet_caption(sheet, fit, lang) if sheet.image else ""
+    if sheet.usable and use_process(pick_device()):
+        warm_up()  # training's own process gets ready (imports torch) while the visitor chooses settings
     return intake_summary(sheet, lang), picture, caption, gr.update(visible=sheet.image is None)
 
 
