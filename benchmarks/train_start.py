@@ -1,10 +1,12 @@
 """How long a Train tab job takes to start: seconds from Start to the child process's first training step.
 
     python benchmarks/train_start.py [--jobs 3] [--warm-s 15]
+    python benchmarks/train_start.py --size 64 --width 64 --batch 32   # the Train tab's default network
 
 On the CPU every job trains in a child process (gandemo.train_process). Each configuration below runs in
 a fresh driver process (this file, run as a script like app.py is) that starts ``--jobs`` tiny training
-jobs one after the other and times each from ``TrainingProcess.train()`` to its first step event:
+jobs one after the other and times each from the moment Start is pressed (the server builds the Trainer and hands it to
+``TrainingProcess``) to the child's first step event:
 
 * spawn, main module importing Gradio: how jobs started before the fork server. A spawned child is a new
   interpreter: it imports torch, runs the main module again (app.py then imported the whole UI, Gradio
@@ -15,8 +17,10 @@ jobs one after the other and times each from ``TrainingProcess.train()`` to its 
 * fork server, warmed up: ``train_process.warm_up()`` called ``--warm-s`` seconds before the first job,
   as the Train tab does when images are uploaded (a visitor takes at least that long to pick settings).
 
-The job itself is the same tiny run in every row (32 px, width 8, batch 4), so the times are start-up
-costs. Printed: the seconds per job, and the machine.
+The job is the same in every row: by default a tiny run (32 px, width 8, batch 4), so the times are
+start-up costs; with the Train tab's default network (64 px, width 64, batch 32) they also hold building
+that network (in the server and again in the child) and its first step. Printed: the seconds per job, and
+the machine.
 """
 
 from __future__ import annotations
@@ -58,14 +62,15 @@ def driver(args: argparse.Namespace) -> None:
     if args.warm:
         train_process.warm_up()
         time.sleep(args.warm_s)
-    data = torch.randint(0, 256, (16, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    data = torch.randint(0, 256, (max(16, args.batch), 1, args.size, args.size), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     times = []
     with tempfile.TemporaryDirectory() as scratch:
         for job in range(args.jobs):
-            config = TrainConfig(image_size=32, channels=1, width_g=8, width_d=8, batch_size=4, steps=2,
+            config = TrainConfig(image_size=args.size, channels=1, width_g=args.width, width_d=args.width,
+                                 batch_size=args.batch, steps=2,
                                  preview_every=0, checkpoint_every=0, checkpoint_minutes=0, seed=job)
+            start = time.perf_counter()  # Start pressed: the server prepares the trainer, the child builds it again
             runner = train_process.TrainingProcess(Trainer(data, config, Path(scratch) / f"job{job}"), resumed=False)
-            start = time.perf_counter()
             for event in runner.train():
                 if event.kind == "step" and len(times) == job:
                     times.append(time.perf_counter() - start)
@@ -76,6 +81,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=3, help="jobs per configuration, one after the other")
     p.add_argument("--warm-s", type=float, default=15.0, help="seconds between warm_up() and the first job")
+    p.add_argument("--size", type=int, default=32, help="image size of the job (default 32)")
+    p.add_argument("--width", type=int, default=8, help="network width of the job (default 8)")
+    p.add_argument("--batch", type=int, default=4, help="batch size of the job (default 4)")
     p.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--method", choices=["spawn", "forkserver"], help=argparse.SUPPRESS)
     p.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
@@ -87,11 +95,12 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import machine_facts, markdown_table
 
-    print(machine_facts(), "\n", flush=True)
+    print(machine_facts(), f"\njob: {args.size} px, width {args.width}, batch {args.batch}\n", flush=True)
     rows = []
     for label, method, extra in CONFIGS:
         done = subprocess.run([sys.executable, __file__, "--driver", "--method", method, "--jobs", str(args.jobs),
-                               "--warm-s", str(args.warm_s), *extra], capture_output=True, text=True, timeout=900)
+                               "--warm-s", str(args.warm_s), "--size", str(args.size),
+                               "--width", str(args.width), "--batch", str(args.batch), *extra], capture_output=True, text=True, timeout=900)
         lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
         if done.returncode or not lines:
             raise SystemExit(f"{label}: the driver failed (exit {done.returncode}):\n{done.stderr[-3000:]}")

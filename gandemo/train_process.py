@@ -25,9 +25,11 @@ locks. Where the platform has no fork server (Windows), children are spawned.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -47,6 +49,8 @@ _REQUESTS = ("set_learning_rates", "lower_learning_rates")  # what the parent ma
 # what the fork server imports once for every child: torch, and what building a Trainer imports ("__main__",
 # multiprocessing's default, preloads nothing on Python 3.11: see the module's docstring)
 FORKSERVER_PRELOAD = ["__main__", "torch", "torch._dynamo", "gandemo.gan.train", "gandemo.train_process"]
+_warm_lock = threading.Lock()
+_dynamo_warming = False  # warm_up() has started importing torch._dynamo in this process
 
 
 def process_context() -> multiprocessing.context.BaseContext:
@@ -59,13 +63,20 @@ def process_context() -> multiprocessing.context.BaseContext:
 
 
 def warm_up() -> None:
-    """Start the fork server now, so that the first job starts as fast as the later ones: it imports what a
-    child needs in a process of its own while the visitor still chooses settings (the Train tab calls this on
-    an upload). Returns at once; does nothing when the server runs, or where children are spawned."""
+    """Get the first job ready to start as fast as the later ones, while the visitor still chooses settings
+    (the Train tab calls this on an upload): start the fork server, which imports what a child needs in a
+    process of its own, and import torch._dynamo here in a background thread (building the job's trainer in
+    this process imports it at the first optimiser, 2-4 s). Returns at once; cheap to call again."""
+    global _dynamo_warming
     if process_context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+    with _warm_lock:
+        if _dynamo_warming or "torch._dynamo" in sys.modules:
+            return
+        _dynamo_warming = True
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), name="gandemo-warm-up", daemon=True).start()
 
 
 def use_process(device: torch.device) -> bool:

@@ -221,3 +221,32 @@ def test_an_upload_to_the_train_tab_starts_the_fork_server(tmp_path: Path, monke
     assert server_after(pictures, where="0") is None  # jobs kept in a thread of the server
     assert server_after(pictures) is not None
     assert list((tmp_path / "outputs").rglob("sheet-32.png"))
+
+
+WARM_UP = """
+import sys, threading, time
+from multiprocessing import forkserver
+from gandemo.train_process import warm_up
+assert "torch._dynamo" not in sys.modules
+warm_up()
+warm_up()  # again: no second import thread
+warmers = [t for t in threading.enumerate() if t.name == "gandemo-warm-up"]
+deadline = time.monotonic() + 120
+while "torch._dynamo" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.1)
+for t in warmers:
+    t.join(120)
+print(len(warmers), "torch._dynamo" in sys.modules, forkserver._forkserver._forkserver_pid is not None)
+"""
+
+
+def test_warm_up_imports_dynamo_in_the_background_once() -> None:
+    """The server itself imports torch._dynamo when it builds a job's trainer (at the first optimiser):
+    warm_up() does that early, in one background thread, beside starting the fork server."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", WARM_UP], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "True", "True"], done.stdout
