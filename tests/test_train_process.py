@@ -3,8 +3,10 @@ stop, learning-rate requests and a dying child handled like the Train tab needs 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
+from multiprocessing import forkserver
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,15 @@ def config(steps: int = 6, **changes: object) -> TrainConfig:
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "model.safetensors"))
+
+
+def proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name: [state, parent pid, ...]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+needs_forkserver = pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                                      reason="no fork server on this platform: children are spawned")
 
 
 def test_a_run_in_a_process_is_the_run_in_a_thread(tmp_path: Path) -> None:
@@ -143,7 +154,7 @@ def test_a_child_whose_server_is_killed_saves_and_ends(tmp_path: Path) -> None:
         server.wait()
     def running(pid: int) -> bool:  # a zombie (ended, not yet reaped by init) counts as ended
         try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            return proc_stat(pid)[0] != "Z"
         except FileNotFoundError:
             return False
 
@@ -155,16 +166,12 @@ def test_a_child_whose_server_is_killed_saves_and_ends(tmp_path: Path) -> None:
     assert state.is_file() and weights(run), "the child did not save a checkpoint when its server died"
 
 
+@needs_forkserver
 def test_jobs_are_forks_of_one_warmed_up_server(tmp_path: Path) -> None:
     """Children come from the fork server that warm_up() starts (it imports torch and the trainer once),
     not from this process and not each from a fresh interpreter."""
-    import multiprocessing
-    from multiprocessing import forkserver
-
     from gandemo.train_process import process_context, warm_up
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        pytest.skip("no fork server on this platform: children are spawned")
     assert process_context().get_start_method() == "forkserver"
     warm_up()
     server = forkserver._forkserver._forkserver_pid
@@ -176,8 +183,7 @@ def test_jobs_are_forks_of_one_warmed_up_server(tmp_path: Path) -> None:
         runner = TrainingProcess(Trainer(images(), config(steps=2), tmp_path / f"job{job}"), resumed=False)
         for event in runner.train():
             if event.kind == "step" and len(parents) == job:
-                stat = Path(f"/proc/{runner.process.pid}/stat").read_text()
-                parents.append(int(stat.rsplit(")", 1)[1].split()[1]))
+                parents.append(int(proc_stat(runner.process.pid)[1]))
         assert runner.process.exitcode == 0
     assert parents == [server, server]
 
@@ -194,18 +200,14 @@ def test_app_py_imports_no_user_interface_at_its_top() -> None:
     assert done.stdout.strip() == "[]", done.stdout
 
 
+@needs_forkserver
 def test_an_upload_to_the_train_tab_starts_the_fork_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Train tab's upload handler gets the training process ready while the visitor chooses settings;
     an upload with no usable image, or a job that would not run in a process, starts nothing."""
-    import multiprocessing
-    from multiprocessing import forkserver
-
     from test_train import write_pngs
 
     from gandemo.ui.train_tab import learn_from
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        pytest.skip("no fork server on this platform: children are spawned")
     monkeypatch.setattr("gandemo.ui.common.OUTPUT_ROOT", tmp_path / "outputs")  # the contact sheet goes there
 
     def server_after(files: list[str], where: str = "auto") -> int | None:
