@@ -26,7 +26,7 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type | Non
     ``lr_g``, its type, default, help and choices; ``--x/--no-x`` for a switch; the Rule's older
     spellings (``--size``, ``--ema``, ``--r1``) too. ``groups`` puts an option into a group (e.g. a
     mutually exclusive one). ``channels`` also takes 'auto' (its default here): as the images have them."""
-    from .gan.train import TrainConfig, settings_table
+    from .gan.settings import TrainConfig, settings_table
 
     config_class = config_class or TrainConfig
     defaults = config_class()
@@ -68,7 +68,7 @@ def _metavar(name: str, rule: Any) -> str | None:
 
 def config_from_args(args: argparse.Namespace, config_class: type | None = None) -> Any:
     """The TrainConfig the options of ``add_config_options`` describe (not yet validated)."""
-    from .gan.train import TrainConfig, settings_table
+    from .gan.settings import TrainConfig, settings_table
 
     config_class = config_class or TrainConfig
     defaults = config_class()
@@ -151,12 +151,12 @@ def _check_out(path: str, suffixes: tuple[str, ...]) -> Path:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from .explore import sample_grid
-    from .images import to_pil_list, upscale
-
     out = _check_out(args.out, (".png",))
     if not 1 <= args.scale <= 32:
         raise GandemoError(f"--scale must be between 1 and 32, got {args.scale}.")
+    from .explore import sample_grid  # torch: after the checks above, so a typo is answered at once
+    from .images import to_pil_list, upscale
+
     gen = _load(args)
     result = sample_grid(gen, args.seed, args.num, args.truncation, args.columns)
     image = to_pil_list(result.images)[0] if args.num == 1 else result.grid
@@ -167,14 +167,14 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from .explore import frame_strip, interpolation_frames, write_animation
-    from .images import upscale
-
     out = _check_out(args.out, (".gif", ".webp", ".png"))
     if not 1 <= args.scale <= 32:
         raise GandemoError(f"--scale must be between 1 and 32, got {args.scale}.")
     if not 0.1 <= args.fps <= 60:
         raise GandemoError(f"--fps must be between 0.1 and 60, got {args.fps}.")
+    from .explore import frame_strip, interpolation_frames, write_animation
+    from .images import upscale
+
     gen = _load(args)
     frames = interpolation_frames(gen, args.seeds, args.frames, args.method, args.loop, args.truncation)
     if out.suffix.lower() == ".png":
@@ -187,27 +187,27 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args).validate()  # a bad setting is refused before torch is imported
     from .gan import distributed
 
     # started by torchrun (RANK, WORLD_SIZE, LOCAL_RANK): DistributedDataParallel, NCCL on GPUs, Gloo on CPUs
     ranks = distributed.init(args.device)
     finished = False
     try:
-        code = _train(args, ranks)
+        code = _train(args, config, ranks)
         finished = code == 0
         return code
     finally:
         distributed.teardown(finished)
 
 
-def _train(args: argparse.Namespace, ranks: Any) -> int:
+def _train(args: argparse.Namespace, config: Any, ranks: Any) -> int:
     from tqdm.auto import tqdm
 
     from .gan.runs import RunFolder, why
     from .intake import IntakeOptions
     from .training import prepare_trainer
 
-    config = config_from_args(args).validate()
     channels = args.channels if args.channels == "auto" else int(args.channels)
     intake = IntakeOptions(size=config.image_size, fit=args.fit, alpha=args.alpha, channels=channels)
     sources = args.data[0] if len(args.data) == 1 else args.data

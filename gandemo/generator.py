@@ -33,9 +33,10 @@ from .gan.layouts import (
     strip_wrappers,
 )
 from .gan.models import DCGANGenerator
-from .gan.msg import ARCH_NAMES, ARCHITECTURES, MSGGenerator, build_msg_generator
+from .gan.msg import MSGGenerator, build_msg_generator
 from .gan.progressive import ProgressiveGenerator
 from .gan.runs import RunFolder
+from .gan.settings import ARCH_NAMES, ARCHITECTURES
 from .hub import ResolvedFiles, read_state_dict, resolve
 
 NATIVE_CONFIG_KEYS = {"image_size", "channels", "latent_dim", "width"}

@@ -68,16 +68,16 @@ def parse_blend(text: str | None) -> tuple[float, ...] | None:
 
 def run_style(args: argparse.Namespace) -> int:
     """Run the ``style`` sub-command: stylise, show progress, write ``--out``. Returns the exit status."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from .style import StyleSettings, stylize
-
     out = Path(args.out)
     if out.suffix.lower() not in OUT_SUFFIXES:
         raise InvalidInputError(f"--out must end in {', '.join(OUT_SUFFIXES)}, got '{out.name}'.")
     if not out.parent.resolve().is_dir():
         raise InvalidInputError(f"The folder for --out does not exist: {out.parent}")
+    import torch  # after the checks above, so a typo is answered at once
+    from tqdm.auto import tqdm
+
+    from .style import StyleSettings, stylize
+
     try:
         device = torch.device(args.device) if args.device else None
     except RuntimeError:

@@ -80,3 +80,35 @@ def test_bad_input_is_one_line_on_stderr(hf_env: dict[str, str], tmp_path: Path,
     assert lines[0].startswith("error: ") and message in lines[0], lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert list(tmp_path.iterdir()) == [], "a failed run must not leave files behind"
+
+
+def test_help_and_refusals_come_before_torch(run_python) -> None:  # noqa: ANN001 - conftest's fixture
+    """--help, a typo and every check that needs no model are answered without importing torch (5 s on a small
+    CPU), and the refusal is the same one line."""
+    code = """
+import contextlib, io, sys
+from gandemo.cli import main
+cases = [["--help"], ["train", "--help"], ["lab", "--help"], ["style", "--help"],
+         ["train", "imgs", "--lr-g", "0"], ["train", "imgs", "--arch", "vit"], ["lab", "--preset", "nope"],
+         ["lab", "--steps", "999999999"], ["lab", "--g-units", "1000"], ["sample", "--out", "x.txt"],
+         ["interpolate", "--seeds", "1", "2", "--fps", "0", "--out", "x.gif"], ["style", "a.png", "b.png", "--out", "x.txt"]]
+for argv in cases:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    print(repr(argv), code, lines[-1] if lines else "", sep=" | ")
+print("torch imported:", "torch" in sys.modules)
+"""
+    out = run_python(code).stdout
+    rows = [line.split(" | ") for line in out.splitlines() if " | " in line]
+    assert len(rows) == 12, out
+    assert all(code == "0" for _, code, _ in rows[:4]), out
+    for argv, code, last in rows[4:]:
+        assert code == "2" and ("error" in last), (argv, code, last)
+    assert "learning rate of G" in rows[4][2] or "lr_g" in rows[4][2], rows[4]
+    assert "Unknown preset 'nope'" in rows[6][2] and "20000" in rows[7][2] and "g_units" in rows[8][2], out
+    assert out.splitlines()[-1] == "torch imported: False", out

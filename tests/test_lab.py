@@ -365,3 +365,9 @@ def test_mode_collapse_preset_collapses_and_its_cure_covers_the_ring():
     cured.run(1000)
     assert collapsed.metrics()["modes_covered"] <= 3
     assert cured.metrics()["modes_covered"] >= 6
+
+
+def test_the_torch_free_settings_name_the_networks_activations_and_losses():
+    from gandemo.lab import config, nets
+
+    assert tuple(nets.ACTIVATIONS) == config.ACTIVATION_NAMES and nets.LOSSES is config.LOSSES

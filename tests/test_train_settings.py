@@ -15,7 +15,7 @@ import pytest
 from gandemo import cli
 from gandemo.errors import InvalidInputError
 from gandemo.gan.models import SUPPORTED_SIZES
-from gandemo.gan.train import TrainConfig, setting, settings_table
+from gandemo.gan.settings import TrainConfig, setting, settings_table
 from gandemo.i18n import catalog
 from gandemo.ui import train_tab
 from gandemo.ui.i18n import Localizer

@@ -12,15 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("color", "translation", "cutout")
+from .settings import POLICIES, parse_policy
 
-
-def parse_policy(policy: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    parts = [p.strip() for p in (policy.split(",") if isinstance(policy, str) else policy) if p.strip()]
-    unknown = [p for p in parts if p not in POLICIES]
-    if unknown:
-        raise ValueError(f"unknown DiffAugment policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
-    return tuple(parts)
+__all__ = ["POLICIES", "diff_augment", "parse_policy", "shift_images"]
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...]) -> torch.Tensor:

@@ -18,8 +18,9 @@ from typing import Any
 from PIL import Image
 
 from .models import MODEL_CARD_TAGS, DCGANGenerator
-from .msg import ARCH_NAMES, MSG_TAGS, BlocksGenerator, scale_sizes
+from .msg import MSG_TAGS, BlocksGenerator, scale_sizes
 from .progressive import PROGRESSIVE_TAGS
+from .settings import ARCH_NAMES
 
 
 def model_card(

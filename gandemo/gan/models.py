@@ -16,8 +16,8 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-SUPPORTED_SIZES = (32, 64, 128)
-SUPPORTED_CHANNELS = (1, 3, 4)
+from .settings import SUPPORTED_CHANNELS, SUPPORTED_SIZES
+
 MAX_WIDTH_MULTIPLIER = 8  # feature maps never grow beyond width * 8 (keeps 128 px models small)
 
 MODEL_CARD_TAGS = ("gan", "dcgan", "unconditional-image-generation", "gandemo", "pytorch")

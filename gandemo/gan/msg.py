@@ -42,10 +42,9 @@ from .models import (
     discriminator_head,
     pack_images,
 )
+from .settings import ARCH_NAMES
 
-# TrainConfig.arch's values; config.json's "arch" (absent: dcgan). progressive: gandemo.gan.progressive
-ARCHITECTURES = ("dcgan", "msg", "progressive")
-ARCH_NAMES = {"dcgan": "DCGAN", "msg": "MSG-GAN", "progressive": "Progressive GAN"}
+# ARCHITECTURES: TrainConfig.arch's values; config.json's "arch" (absent: dcgan). progressive: gandemo.gan.progressive
 MSG_TAGS = (*MODEL_CARD_TAGS, "msg-gan")
 Images = torch.Tensor | list[torch.Tensor]  # one batch of images, or one per scale (smallest first)
 

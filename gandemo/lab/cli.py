@@ -12,12 +12,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .lab import FIELD_RULES, Lab, LabConfig
+from .config import FIELD_RULES, MAX_FRAMES, MAX_STEPS, LabConfig, check_run_length
 from .presets import PRESETS, preset_config
-from .runner import MAX_FRAMES, MAX_STEPS, run_lab
+
+if TYPE_CHECKING:
+    from .lab import Lab
 
 IMAGE_SUFFIXES = (".png", ".gif", ".webp")
 SKETCH_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -117,8 +119,12 @@ def run_lab_cli(args: argparse.Namespace) -> int:
             if lab.step == args.cure_at:
                 lab.update_config(**preset.cure)
 
+    frames = args.frames if out is not None else 0
+    check_run_length(args.steps, frames)  # all the input is checked before torch is imported
+    from .runner import run_lab
+
     progress = _progress(args.steps, on_step, quiet=args.json)
-    result = run_lab(config, args.steps, frames=args.frames if out is not None else 0, size=args.size,
+    result = run_lab(config, args.steps, frames=frames, size=args.size,
                      on_step=progress, plots=not args.no_plots)
     if out is not None:
         if result.frames:

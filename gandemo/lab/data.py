@@ -18,10 +18,9 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInputError
+from .config import DATASETS, MAX_POINTS, MIN_POINTS
 
-DATASETS: tuple[str, ...] = ("ring", "grid", "moons", "spiral", "line", "clusters", "custom")
 VIEW = 1.5  # half-width of the square view
-MIN_POINTS, MAX_POINTS = 8, 5000
 # Custom points are fitted into this half-width, leaving a margin inside the view.
 FIT_HALF_WIDTH = 1.2
 # Jitter for data sets stored as a finite point set: enough that D can't memorise points.

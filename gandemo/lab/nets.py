@@ -11,8 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import LOSSES
+
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU}
-LOSSES: tuple[str, ...] = ("minimax", "nonsaturating", "least_squares", "hinge")
+__all__ = ["ACTIVATIONS", "LOSSES", "Discriminator", "Generator", "d_loss", "g_loss_per_sample", "mlp", "r1_penalty",
+           "real_score"]
 
 
 def mlp(inputs: int, outputs: int, layers: int, units: int, activation: str) -> nn.Sequential:

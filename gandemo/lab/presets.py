@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInputError
-from .lab import LabConfig
+from .config import LabConfig
 
 
 @dataclass(frozen=True)

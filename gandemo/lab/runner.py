@@ -9,11 +9,9 @@ from typing import Any
 from PIL import Image
 
 from ..errors import InvalidInputError
-from .lab import Lab, LabConfig
+from .config import LabConfig, check_run_length
+from .lab import Lab
 from .render import render_frame
-
-MAX_STEPS = 20000
-MAX_FRAMES = 120
 
 
 @dataclass
@@ -26,13 +24,6 @@ class LabResult:
     metrics: dict[str, Any]
     frames: list[Image.Image] = field(default_factory=list)
     lab: Lab | None = None
-
-
-def check_run_length(steps: int, frames: int = 0) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_STEPS:
-        raise InvalidInputError(f"steps must be a whole number between 0 and {MAX_STEPS}, got {steps!r}.")
-    if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= MAX_FRAMES:
-        raise InvalidInputError(f"frames must be a whole number between 0 and {MAX_FRAMES}, got {frames!r}.")
 
 
 def run_lab(

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import GandemoError
-from .lab import Lab, LabConfig
+from .config import LabConfig
+from .lab import Lab
 
 DEFAULT_MAX_LABS = 40
 DEFAULT_IDLE_S = 15 * 60

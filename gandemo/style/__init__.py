@@ -12,14 +12,25 @@ Modules: :mod:`~gandemo.style.transfer` (``stylize``, the loop), :mod:`~gandemo.
 composited over white, grayscale becomes RGB).
 """
 
-from .inputs import MAX_INPUT_PIXELS, load_image
-from .losses import LossTerms, StyleObjective, gram_matrix, total_variation
-from .settings import DEFAULT_STYLE_LAYERS, StyleEvent, StyleSettings
-from .transfer import max_output_side, stylize
-from .vgg import DEFAULT_VGG_REPO, VGG19_LAYERS, VGGFeatures, load_vgg19, vgg_weights_path
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .inputs import MAX_INPUT_PIXELS, load_image
+    from .losses import LossTerms, StyleObjective, gram_matrix, total_variation
+    from .settings import DEFAULT_STYLE_LAYERS, StyleEvent, StyleSettings
+    from .transfer import max_output_side, stylize
+    from .vgg import DEFAULT_VGG_REPO, VGG19_LAYERS, VGGFeatures, load_vgg19, vgg_weights_path
 
 __all__ = [
     "DEFAULT_STYLE_LAYERS", "DEFAULT_VGG_REPO", "MAX_INPUT_PIXELS", "VGG19_LAYERS", "LossTerms", "StyleEvent",
     "StyleObjective", "StyleSettings", "VGGFeatures", "gram_matrix", "load_image", "load_vgg19",
     "max_output_side", "stylize", "total_variation", "vgg_weights_path",
 ]
+_WHERE = {".inputs": ("MAX_INPUT_PIXELS", "load_image"),
+          ".losses": ("LossTerms", "StyleObjective", "gram_matrix", "total_variation"),
+          ".settings": ("DEFAULT_STYLE_LAYERS", "StyleEvent", "StyleSettings"),
+          ".transfer": ("max_output_side", "stylize"),
+          ".vgg": ("DEFAULT_VGG_REPO", "VGG19_LAYERS", "VGGFeatures", "load_vgg19", "vgg_weights_path")}
+__getattr__ = lazy_exports(__name__, {name: module for module, names in _WHERE.items() for name in names})

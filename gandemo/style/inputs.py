@@ -25,7 +25,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import InvalidInputError
 
 MAX_INPUT_PIXELS = 50_000_000  # about 7000 x 7000
-MIN_SIDE = 16  # relu5_1 sits behind four 2x2 poolings
 
 ImageInput = Image.Image | bytes | bytearray | str | Path | np.ndarray
 

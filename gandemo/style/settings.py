@@ -9,9 +9,8 @@ from typing import Literal
 from PIL import Image
 
 from ..errors import InvalidInputError
-from .inputs import MIN_SIDE
-from .vgg import layer_index
 
+MIN_SIDE = 16  # the smallest image side: relu5_1 sits behind four 2x2 poolings
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MAX_STEPS = 10_000
 MAX_STYLES = 8
@@ -103,6 +102,8 @@ class StyleSettings:
             raise InvalidInputError("Give at least one content layer (or set the content weight to 0).")
         if not self.style_layers:
             raise InvalidInputError("Give at least one style layer.")
+        from .vgg import layer_index  # torch's VGG19 table: imported once a run is checked, not for --help
+
         for name in (*self.content_layers, *self.style_layers):
             layer_index(name)
         if self.style_layer_weights is not None:

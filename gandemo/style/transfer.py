@@ -22,7 +22,6 @@ from PIL import Image
 from ..device import pick_device
 from ..errors import InvalidInputError
 from .inputs import (
-    MIN_SIDE,
     ImageInput,
     fit_long_side,
     load_image,
@@ -36,7 +35,7 @@ from .inputs import (
 )
 from .losses import StyleObjective
 from .optimize import CancelFlag, Cancelled, Stepper, as_cancel_check, choose_precision, initial_image
-from .settings import ABSOLUTE_MAX_SIDE, MAX_STYLES, StyleEvent, StyleSettings
+from .settings import ABSOLUTE_MAX_SIDE, MAX_STYLES, MIN_SIDE, StyleEvent, StyleSettings
 from .vgg import VGGFeatures, layer_index, load_vgg19
 
 # Peak bytes per output pixel: VGG19 activations to relu5_1 kept for the backward pass and their

@@ -18,11 +18,11 @@ import gradio as gr
 
 from ..errors import InvalidInputError
 from ..i18n import t
-from ..lab.data import DATASETS, points_from_sketch, points_from_text
-from ..lab.lab import FIELD_RULES, LabConfig, check_value
+from ..lab.config import DATASETS, FIELD_RULES, MAX_STEPS, LabConfig, check_value
+from ..lab.data import points_from_sketch, points_from_text
 from ..lab.presets import PRESETS, preset_config
 from ..lab.render import LAYERS, render_frame
-from ..lab.runner import MAX_STEPS, run_lab
+from ..lab.runner import run_lab
 from ..lab.sessions import LabRegistry, LabSession
 from .common import human_errors, output_dir, png_file
 from .i18n import Localizer

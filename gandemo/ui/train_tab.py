@@ -29,8 +29,8 @@ from ..access import (
 )
 from ..device import pick_device
 from ..errors import InvalidInputError
-from ..gan.augment import POLICIES, parse_policy
 from ..gan.runs import RunFolder
+from ..gan.settings import POLICIES, parse_policy
 from ..gan.train import TrainConfig, Trainer, TrainEvent, settings_table
 from ..hub import push_folder
 from ..i18n import catalog, current_language, t, translate_message
