@@ -6,6 +6,8 @@ Everything is 32 px, width 8, batch 8 and a handful of steps, so the file runs i
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import subprocess
@@ -20,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gandemo import load_generator
+from gandemo import cli, load_generator
 from gandemo.device import Precision, mixed_precision, native_bfloat16
 from gandemo.errors import InvalidInputError, UnsupportedCheckpointError
 from gandemo.gan import runs as runs_module
@@ -80,16 +82,20 @@ class CliRun:
 
 
 def cli_train(tmp_path: Path, hf_env: dict[str, str], *options: str) -> CliRun:
-    """``python -m gandemo train`` on 8 shape PNGs into ``tmp_path/cli-run`` on the CPU, 1 thread, with ``options``;
-    checked to succeed."""
+    """``gandemo train`` on 8 shape PNGs into ``tmp_path/cli-run`` on the CPU with ``options``, checked to succeed.
+
+    It runs ``gandemo.cli.main`` in this process, so an option's test doesn't pay for a second torch import;
+    test_cli_train runs the command as a subprocess. ``CliRun.gandemo`` runs further commands as subprocesses."""
     data = tmp_path / "shapes"
     write_pngs(data, 8)
     out = tmp_path / "cli-run"
     env = {**hf_env, "OMP_NUM_THREADS": "1", "GANDEMO_RUNS_DIR": str(tmp_path / "runs")}
-    proc = gandemo_cli(env, "train", str(data), "--out", str(out), "--device", "cpu", "--preview-every", "0", *options,
-                       timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return CliRun(proc, data, out, env)
+    argv = ["train", str(data), "--out", str(out), "--device", "cpu", "--preview-every", "0", *options]
+    said, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(errors):
+        code = cli.main(argv)
+    assert code == 0, said.getvalue() + errors.getvalue()
+    return CliRun(subprocess.CompletedProcess(argv, code, said.getvalue(), errors.getvalue()), data, out, env)
 
 
 def write_pngs(folder: Path, n: int = 12, channels: int = 3, seed: int = 0) -> list[Path]:
