@@ -1,7 +1,8 @@
 """Every setting of a training run, and what each one accepts: ``TrainConfig`` and its ``Rule``s.
 
 Nothing here imports torch, so the command line can build its ``train`` options, answer ``--help`` and refuse
-a bad setting at once; ``gandemo.gan.train`` (the Trainer) re-exports all of it.
+a bad setting at once. ``gandemo.gan.train`` (the Trainer) re-exports ``TrainConfig``, ``Rule``, ``settings_table``
+and ``parse_lr_drop``; the supported sizes, channels, architectures and DiffAugment policies live here too.
 """
 
 from __future__ import annotations
