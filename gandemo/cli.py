@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GandemoError
+from .limits import check_count, check_interpolation, check_seed, check_truncation
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -154,6 +155,9 @@ def run_sample(args: argparse.Namespace) -> int:
     out = _check_out(args.out, (".png",))
     if not 1 <= args.scale <= 32:
         raise GandemoError(f"--scale must be between 1 and 32, got {args.scale}.")
+    check_seed(args.seed)  # explore checks these again; here they come before torch and the model
+    check_count(args.num)
+    check_truncation(args.truncation)
     from .explore import sample_grid  # torch: after the checks above, so a typo is answered at once
     from .images import to_pil_list, upscale
 
@@ -172,6 +176,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
         raise GandemoError(f"--scale must be between 1 and 32, got {args.scale}.")
     if not 0.1 <= args.fps <= 60:
         raise GandemoError(f"--fps must be between 0.1 and 60, got {args.fps}.")
+    check_interpolation(args.seeds, args.frames, args.method, args.loop)
+    check_truncation(args.truncation)
     from .explore import frame_strip, interpolation_frames, write_animation
     from .images import upscale
 

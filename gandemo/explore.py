@@ -13,16 +13,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from .errors import InvalidInputError
-from .gan.latent import MAX_SEED, interpolate_latents, latents_for_seeds
+from .gan.latent import interpolate_latents, latents_for_seeds
 from .generator import Generator
 from .images import make_grid, save_animation, to_pil_list
+from .limits import check_count, check_interpolation, check_seed, check_truncation
 
-MAX_SAMPLES = 64
-MAX_FRAMES = 120
-MAX_WAYPOINTS = 8
-METHODS = ("slerp", "lerp")
-
+__all__ = ["LayerShape", "SampleGrid", "check_seed", "check_truncation", "frame_strip", "interpolation_frames", "interpolation_latents",
+           "latent_chart", "layer_shapes", "sample_grid", "write_animation"]
 
 @dataclass
 class SampleGrid:
@@ -40,38 +37,11 @@ class SampleGrid:
         return self.seeds[i] if 0 <= i < len(self.seeds) else None
 
 
-def check_seed(seed: int, name: str = "seed") -> int:
-    """A seed as an int; 1.5 is refused (not rounded), like text, NaN or infinity."""
-    if isinstance(seed, bool) or (isinstance(seed, float) and not seed.is_integer()):
-        raise InvalidInputError(f"The {name} must be a whole number, got {seed!r}.")
-    try:
-        seed = int(seed)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise InvalidInputError(f"The {name} must be a whole number, got {seed!r}.") from e
-    if not 0 <= seed <= MAX_SEED - MAX_SAMPLES:
-        raise InvalidInputError(f"The {name} must be between 0 and {MAX_SEED - MAX_SAMPLES}, got {seed}.")
-    return seed
-
-
-def check_truncation(truncation: float | None) -> float | None:
-    if truncation is None or truncation == 0:
-        return None  # 0 in the UI means "off"
-    if not 0.05 <= truncation <= 10:
-        raise InvalidInputError(f"Truncation must be between 0.05 and 10 (or 0 for off), got {truncation}.")
-    return float(truncation)
-
-
 def sample_grid(
     gen: Generator, seed: int = 0, num: int = 16, truncation: float | None = None, columns: int | None = None
 ) -> SampleGrid:
     """``num`` images for seeds seed, seed+1, ..., tiled into one grid."""
-    seed = check_seed(seed)
-    try:
-        num = int(num)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"The number of images must be a whole number, got {num!r}.") from e
-    if not 1 <= num <= MAX_SAMPLES:
-        raise InvalidInputError(f"Ask for between 1 and {MAX_SAMPLES} images, not {num}.")
+    seed, num = check_seed(seed), check_count(num)
     seeds = list(range(seed, seed + num))
     images = gen.sample(seeds, check_truncation(truncation))
     cols = columns or (num if num <= 8 else int(round(num**0.5 + 0.49)))
@@ -89,27 +59,13 @@ def interpolation_latents(
 ) -> torch.Tensor:
     """Latents for a walk through ``seeds`` with ``frames`` frames in total (a loop returns to the
     first seed without repeating it, so the animation repeats seamlessly)."""
-    if method not in METHODS:
-        raise InvalidInputError(f"Interpolation must be one of {', '.join(METHODS)}, not {method!r}.")
-    try:
-        frames = int(frames)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"The number of frames must be a whole number, got {frames!r}.") from e
-    if not 2 <= frames <= MAX_FRAMES:
-        raise InvalidInputError(f"Ask for between 2 and {MAX_FRAMES} frames, not {frames}.")
-    seeds = [check_seed(s, "seed") for s in seeds]
-    if not 2 <= len(seeds) <= MAX_WAYPOINTS:
-        raise InvalidInputError(f"An interpolation needs between 2 and {MAX_WAYPOINTS} seeds, got {len(seeds)}.")
+    seeds, frames = check_interpolation(seeds, frames, method, loop)
     z = latents_for_seeds(seeds, gen.latent_dim, check_truncation(truncation))
     points = list(z) + ([z[0]] if loop else [])
     segments = len(points) - 1
     # An open path has frames-1 steps plus its end point; a loop has `frames` steps and no end point
     # (the first frame follows the last). Steps are spread over the segments as evenly as possible.
     steps = frames if loop else frames - 1
-    if steps < segments:
-        raise InvalidInputError(
-            f"{frames} frames are too few to visit {len(seeds)} seeds; use at least {segments + (0 if loop else 1)}."
-        )
     per = [steps // segments + (1 if i < steps % segments else 0) for i in range(segments)]
     parts = [interpolate_latents(points[i], points[i + 1], per[i], method, endpoint=False) for i in range(segments)]
     if not loop:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-MAX_SEED = 2**63 - 1
+from ..limits import MAX_SEED
 
 
 def latent_for_seed(seed: int, latent_dim: int, truncation: float | None = None) -> torch.Tensor:

@@ -16,22 +16,13 @@ import torch
 
 from ..access import is_shared, register_upload
 from ..errors import InvalidInputError
-from ..explore import (
-    MAX_FRAMES,
-    MAX_SAMPLES,
-    check_seed,
-    frame_strip,
-    interpolation_frames,
-    latent_chart,
-    layer_shapes,
-    sample_grid,
-    write_animation,
-)
-from ..gan.latent import MAX_SEED, latent_for_seed
+from ..explore import frame_strip, interpolation_frames, latent_chart, layer_shapes, sample_grid, write_animation
+from ..gan.latent import latent_for_seed
 from ..generator import Generator
 from ..hub import WEIGHT_SUFFIXES, bundled_models
 from ..i18n import t, translate_message
 from ..images import display_scale, to_pil_list, upscale
+from ..limits import MAX_FRAMES, MAX_SAMPLES, MAX_SEED, check_seed
 from .common import MODELS, OUTPUT_MAX_AGE_S, default_model, gpu, human_errors, output_dir, png_file, whole_number
 from .i18n import Localizer, request_language
 from .scales_view import build_scales_view
