@@ -39,25 +39,24 @@ def check_truncation(truncation: float | None) -> float | None:
 
 def check_count(num: int) -> int:
     """The number of images of a sample grid."""
+    return _how_many(num, 1, MAX_SAMPLES, "images")
+
+
+def _how_many(value: int, lo: int, hi: int, things: str) -> int:
     try:
-        num = int(num)
+        value = int(value)
     except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"The number of images must be a whole number, got {num!r}.") from e
-    if not 1 <= num <= MAX_SAMPLES:
-        raise InvalidInputError(f"Ask for between 1 and {MAX_SAMPLES} images, not {num}.")
-    return num
+        raise InvalidInputError(f"The number of {things} must be a whole number, got {value!r}.") from e
+    if not lo <= value <= hi:
+        raise InvalidInputError(f"Ask for between {lo} and {hi} {things}, not {value}.")
+    return value
 
 
 def check_interpolation(seeds: list[int], frames: int, method: str = "slerp", loop: bool = False) -> tuple[list[int], int]:
     """The seeds and the number of frames of a walk through ``seeds``, checked: (seeds, frames)."""
     if method not in METHODS:
         raise InvalidInputError(f"Interpolation must be one of {', '.join(METHODS)}, not {method!r}.")
-    try:
-        frames = int(frames)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"The number of frames must be a whole number, got {frames!r}.") from e
-    if not 2 <= frames <= MAX_FRAMES:
-        raise InvalidInputError(f"Ask for between 2 and {MAX_FRAMES} frames, not {frames}.")
+    frames = _how_many(frames, 2, MAX_FRAMES, "frames")
     seeds = [check_seed(s, "seed") for s in seeds]
     if not 2 <= len(seeds) <= MAX_WAYPOINTS:
         raise InvalidInputError(f"An interpolation needs between 2 and {MAX_WAYPOINTS} seeds, got {len(seeds)}.")
