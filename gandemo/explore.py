@@ -18,8 +18,9 @@ from .generator import Generator
 from .images import make_grid, save_animation, to_pil_list
 from .limits import check_count, check_interpolation, check_seed, check_truncation
 
-__all__ = ["LayerShape", "SampleGrid", "check_seed", "check_truncation", "frame_strip", "interpolation_frames", "interpolation_latents",
-           "latent_chart", "layer_shapes", "sample_grid", "write_animation"]
+__all__ = ["LayerShape", "SampleGrid", "check_seed", "check_truncation", "frame_strip", "interpolation_frames",
+           "interpolation_latents", "latent_chart", "layer_shapes", "sample_grid", "write_animation"]
+
 
 @dataclass
 class SampleGrid:
