@@ -194,6 +194,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args).validate()  # a bad setting is refused before torch is imported
+    if args.epochs is not None:
+        from .gan.settings import check_epochs
+
+        check_epochs(args.epochs)
     from .gan import distributed
 
     # started by torchrun (RANK, WORLD_SIZE, LOCAL_RANK): DistributedDataParallel, NCCL on GPUs, Gloo on CPUs

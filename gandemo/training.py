@@ -17,6 +17,7 @@ import torch
 from .errors import GandemoError, InvalidInputError
 from .gan import distributed
 from .gan.runs import RunFolder, why
+from .gan.settings import check_epochs
 from .gan.train import TrainConfig, Trainer
 from .intake import IntakeOptions, load_images
 
@@ -50,9 +51,7 @@ def list_runs() -> list[Path]:
 def steps_for_epochs(epochs: float, images: int, batch_size: int) -> int:
     """Steps for ``epochs`` passes over ``images`` images: one batch per step, and the Trainer walks the
     whole set in a fresh order every epoch (a last partial batch carries over into the next epoch)."""
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
-        raise InvalidInputError(f"Epochs must be a positive number (got {epochs!r}).")
-    return max(1, math.ceil(epochs * images / batch_size))
+    return max(1, math.ceil(check_epochs(epochs) * images / batch_size))
 
 
 def prepare_trainer(

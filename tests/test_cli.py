@@ -93,7 +93,7 @@ cases = [["--help"], ["train", "--help"], ["lab", "--help"], ["style", "--help"]
          ["lab", "--steps", "999999999"], ["lab", "--g-units", "1000"], ["sample", "--out", "x.txt"],
          ["interpolate", "--seeds", "1", "2", "--fps", "0", "--out", "x.gif"], ["style", "a.png", "b.png", "--out", "x.txt"],
          ["sample", "--num", "0", "--out", "x.png"], ["sample", "--seed", "-1", "--out", "x.png"],
-         ["interpolate", "--seeds", "1", "2", "3", "--frames", "2", "--out", "x.gif"]]
+         ["interpolate", "--seeds", "1", "2", "3", "--frames", "2", "--out", "x.gif"], ["train", "imgs", "--epochs", "0"]]
 for argv in cases:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -107,7 +107,7 @@ print("torch imported:", "torch" in sys.modules)
 """
     out = run_python(code).stdout
     rows = [line.split(" | ") for line in out.splitlines() if " | " in line]
-    assert len(rows) == 15, out
+    assert len(rows) == 16, out
     assert all(code == "0" for _, code, _ in rows[:4]), out
     for argv, code, last in rows[4:]:
         assert code == "2" and ("error" in last), (argv, code, last)
@@ -115,4 +115,5 @@ print("torch imported:", "torch" in sys.modules)
     assert "Unknown preset 'nope'" in rows[6][2] and "20000" in rows[7][2] and "g_units" in rows[8][2], out
     assert "between 1 and 64 images" in rows[12][2] and "seed must be between 0" in rows[13][2], out
     assert "2 frames are too few to visit 3 seeds" in rows[14][2], out
+    assert rows[15][2] == "error: Epochs must be a positive number (got 0.0).", out
     assert out.splitlines()[-1] == "torch imported: False", out

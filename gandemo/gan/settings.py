@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InvalidInputError
 
 __all__ = ["ARCHITECTURES", "ARCH_NAMES", "POLICIES", "SUPPORTED_CHANNELS", "SUPPORTED_SIZES", "Rule", "TrainConfig",
-           "parse_lr_drop", "parse_policy", "settings_table"]
+           "check_epochs", "parse_lr_drop", "parse_policy", "settings_table"]
 
 SUPPORTED_SIZES = (32, 64, 128)
 SUPPORTED_CHANNELS = (1, 3, 4)
@@ -32,6 +32,13 @@ def parse_policy(policy: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown DiffAugment policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
     return tuple(parts)
+
+
+def check_epochs(epochs: float) -> float:
+    """A training length in passes over the images (``--epochs``): a positive, finite number."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
+        raise InvalidInputError(f"Epochs must be a positive number (got {epochs!r}).")
+    return epochs
 
 
 def _policy_problem(value: object) -> str | None:
