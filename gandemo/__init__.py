@@ -14,4 +14,4 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = ["GandemoError", "Generator", "load_generator", "__version__"]
-__getattr__ = lazy_exports(__name__, {"Generator": ".generator", "load_generator": ".generator"})
+__getattr__ = lazy_exports(__name__, {".generator": ("Generator", "load_generator")})

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GandemoError
+from .gan.settings import TrainConfig, check_epochs, settings_table  # no torch: the parser and the checks
 from .limits import check_count, check_interpolation, check_seed, check_truncation
 
 
@@ -27,8 +28,6 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type | Non
     ``lr_g``, its type, default, help and choices; ``--x/--no-x`` for a switch; the Rule's older
     spellings (``--size``, ``--ema``, ``--r1``) too. ``groups`` puts an option into a group (e.g. a
     mutually exclusive one). ``channels`` also takes 'auto' (its default here): as the images have them."""
-    from .gan.settings import TrainConfig, settings_table
-
     config_class = config_class or TrainConfig
     defaults = config_class()
     for name, (kind, rule) in settings_table(config_class).items():
@@ -69,8 +68,6 @@ def _metavar(name: str, rule: Any) -> str | None:
 
 def config_from_args(args: argparse.Namespace, config_class: type | None = None) -> Any:
     """The TrainConfig the options of ``add_config_options`` describe (not yet validated)."""
-    from .gan.settings import TrainConfig, settings_table
-
     config_class = config_class or TrainConfig
     defaults = config_class()
     values = {}
@@ -195,8 +192,6 @@ def run_interpolate(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args).validate()  # a bad setting is refused before torch is imported
     if args.epochs is not None:
-        from .gan.settings import check_epochs
-
         check_epochs(args.epochs)
     from .gan import distributed
 

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package``: ``where`` maps each name to its submodule (".generator")."""
+def lazy_exports(package: str, modules: dict[str, tuple[str, ...]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: ``modules`` maps each submodule (".generator") to its names."""
+    where = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:  # noqa: N807 - the module hook's own name
         if name not in where:

@@ -23,4 +23,4 @@ __all__ = [
 _WHERE = {".config": ("DATASETS", "FIELD_RULES", "LabConfig"), ".lab": ("Lab",),
           ".data": ("ToyData", "make_dataset", "points_from_sketch", "points_from_text"),
           ".presets": ("PRESETS", "Preset", "preset_config"), ".render": ("render_frame",), ".runner": ("LabResult", "run_lab")}
-__getattr__ = lazy_exports(__name__, {name: module for module, names in _WHERE.items() for name in names})
+__getattr__ = lazy_exports(__name__, _WHERE)

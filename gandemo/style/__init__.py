@@ -33,4 +33,4 @@ _WHERE = {".inputs": ("MAX_INPUT_PIXELS", "load_image"),
           ".settings": ("DEFAULT_STYLE_LAYERS", "StyleEvent", "StyleSettings"),
           ".transfer": ("max_output_side", "stylize"),
           ".vgg": ("DEFAULT_VGG_REPO", "VGG19_LAYERS", "VGGFeatures", "load_vgg19", "vgg_weights_path")}
-__getattr__ = lazy_exports(__name__, {name: module for module, names in _WHERE.items() for name in names})
+__getattr__ = lazy_exports(__name__, _WHERE)
