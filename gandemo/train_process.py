@@ -25,10 +25,12 @@ locks. Where the platform has no fork server (Windows), children are spawned.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 import traceback
@@ -43,6 +45,7 @@ from .errors import GandemoError, InvalidInputError
 from .gan.train import TrainConfig, Trainer, TrainEvent
 
 __all__ = ["TrainingProcess", "use_process", "warm_up"]
+STOP_TIMEOUT_S = 60.0  # a child asked to stop (it saves a checkpoint first) is killed after this time
 POLL_S = 0.2  # how often the parent looks at the stop flag and the child's health while no event arrives
 ANSWER_TIMEOUT_S = 30.0  # a learning-rate request the child doesn't answer in this time is reported
 _REQUESTS = ("set_learning_rates", "lower_learning_rates")  # what the parent may ask of the child's trainer
@@ -115,15 +118,21 @@ class TrainingProcess:
         # the child's lifeline: this process holds the writing end and never writes, so the child reads end of
         # file exactly when this process is gone (its parent process may be the fork server, which outlives it)
         child_lifeline, self._lifeline = context.Pipe(duplex=False)
+        # and the parent's: the child holds the writing end and never writes, so this end reads end of file exactly
+        # when the child is gone. Its exit status comes through the fork server, which may be gone before it
+        # (killed: the job isn't its child and goes on), and then reads as an exit with code 255.
+        self._pulse, self._child_pulse = context.Pipe(duplex=False)
         self._requests_lock = threading.Lock()
         recipe = _Recipe(trainer.data.cpu(), trainer.config, str(trainer.out_dir), resumed,
                          getattr(trainer, "data_summary", "") or "", max(0, nice), torch.get_num_threads())
-        self.process = context.Process(target=_child, args=(recipe, self._events, self._stop, child_end, child_lifeline),
+        self.process = context.Process(target=_child, args=(recipe, self._events, self._stop, child_end, child_lifeline,
+                                                                self._child_pulse),
                                        name=f"gandemo-training-{Path(trainer.out_dir).name[:12]}", daemon=True)
 
     def train(self, cancel: threading.Event | None = None) -> Iterator[TrainEvent]:
         """Start the child and yield its events until it ends; ``cancel`` stops it like a Trainer's."""
         self.process.start()
+        self._child_pulse.close()  # the child has its own copy now; ours would keep the pulse from ending
         try:
             while True:
                 if cancel is not None and cancel.is_set():
@@ -131,7 +140,7 @@ class TrainingProcess:
                 try:
                     kind, payload = self._events.get(timeout=POLL_S)
                 except queue.Empty:
-                    if self.process.is_alive():
+                    if self._child_running():
                         continue
                     try:  # the child may have sent its last words just before it ended
                         kind, payload = self._events.get(timeout=1.0)
@@ -149,10 +158,21 @@ class TrainingProcess:
                     return
         finally:
             self._stop.set()  # a follower that went away (server stopping) stops the child too
-            self.process.join(timeout=60)
-            if self.process.is_alive():
-                self.process.kill()
+            if not self._pulse.poll(STOP_TIMEOUT_S):  # the child saves a checkpoint and ends, or is killed
+                self._kill()
+            self.process.join(timeout=5)  # its exit status, from the fork server if that is still there
             self._lifeline.close()
+            self._pulse.close()
+
+    def _child_running(self) -> bool:
+        return not self._pulse.closed and not self._pulse.poll(0)
+
+    def _kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        elif self._child_running() and self.process.pid is not None:  # its fork server is gone (see __init__)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
 
     def set_learning_rates(self, lr_g: float | None = None, lr_d: float | None = None,
                            reason: str = "manual") -> tuple[float, float]:
@@ -165,7 +185,7 @@ class TrainingProcess:
 
     def _ask(self, name: str, *args: Any) -> Any:
         with self._requests_lock:
-            if not self.process.is_alive():
+            if not self._child_running():
                 raise InvalidInputError("The training job has ended: there is nothing to change.")
             self._requests.send((name, args))
             if not self._requests.poll(ANSWER_TIMEOUT_S):
@@ -177,8 +197,9 @@ class TrainingProcess:
 
 
 # ------------------------------------------------------------------------------------------ the child
-def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any, lifeline: Any) -> None:
-    """The child process: build the trainer, answer requests, train, send every event, say how it ended."""
+def _child(recipe: _Recipe, events: Any, stop: Any, requests: Any, lifeline: Any, pulse: Any) -> None:
+    """The child process: build the trainer, answer requests, train, send every event, say how it ended.
+    ``pulse`` is only held, never used: it closes when this process ends (see TrainingProcess.__init__)."""
     if recipe.nice and hasattr(os, "nice"):
         os.nice(recipe.nice)
     torch.set_num_threads(recipe.threads)

@@ -40,6 +40,14 @@ def proc_stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def running(pid: int) -> bool:
+    """Whether the process runs; a zombie (ended, not yet reaped by init) counts as ended."""
+    try:
+        return proc_stat(pid)[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 needs_forkserver = pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
                                       reason="no fork server on this platform: children are spawned")
 
@@ -152,12 +160,6 @@ def test_a_child_whose_server_is_killed_saves_and_ends(tmp_path: Path) -> None:
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait()
-    def running(pid: int) -> bool:  # a zombie (ended, not yet reaped by init) counts as ended
-        try:
-            return proc_stat(pid)[0] != "Z"
-        except FileNotFoundError:
-            return False
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and running(child):
         time.sleep(0.5)
@@ -252,3 +254,48 @@ def test_warm_up_imports_dynamo_in_the_background_once() -> None:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["1", "True", "True"], done.stdout
+
+
+@needs_forkserver
+def test_a_job_outlives_its_fork_server_and_the_next_job_gets_a_new_one(tmp_path: Path) -> None:
+    """kill -9 of the fork server while a job runs (an out-of-memory killer, an administrator). The job is not
+    the fork server's: it goes on, a pause in its events is not taken for its end, and Stop still ends it with
+    a checkpoint before train() returns. The next job starts from a new fork server. It used to be told "ended
+    unexpectedly (exit code 255)" at its first pause of 1.2 s: its exit status came through the fork server."""
+    import signal
+    import time
+
+    from gandemo.train_process import warm_up
+
+    warm_up()
+    server = forkserver._forkserver._forkserver_pid
+    runner = TrainingProcess(Trainer(images(), config(steps=1_000_000, preview_every=0), tmp_path / "run"),
+                             resumed=False)
+
+    def kill_the_server_then_stall_the_job() -> None:
+        os.kill(server, signal.SIGKILL)
+        os.kill(runner.process.pid, signal.SIGSTOP)  # a slow step: a checkpoint on a slow disk, a big network
+        time.sleep(2.5)
+        os.kill(runner.process.pid, signal.SIGCONT)
+
+    cancel = threading.Event()
+    stall = threading.Thread(target=kill_the_server_then_stall_the_job)
+    steps: list[int] = []
+    kinds: list[str] = []
+    for event in runner.train(cancel):
+        kinds.append(event.kind)
+        if event.kind != "step":
+            continue
+        steps.append(event.step)
+        if len(steps) == 3:
+            stall.start()
+        if stall.ident is not None and not stall.is_alive() and len(steps) >= 40:
+            cancel.set()
+    stall.join()
+    assert kinds[-1] == "stopped", "the job did not end by its Stop"
+    assert not running(runner.process.pid), "train() returned while the child was still running"
+    assert (tmp_path / "run" / "training" / "state.json").is_file() and weights(tmp_path / "run")
+
+    again = TrainingProcess(Trainer(images(), config(steps=2), tmp_path / "next"), resumed=False)
+    assert [e.kind for e in again.train()][-1] == "done"
+    assert forkserver._forkserver._forkserver_pid not in (None, server)
