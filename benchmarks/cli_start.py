@@ -1,4 +1,4 @@
-"""How long the command line takes to answer --help or refuse a bad option: now, and at an earlier revision.
+"""How long the command line takes to answer --help or refuse a bad option or a missing file: now, and at an earlier revision.
 
     python benchmarks/cli_start.py [--baseline-rev 19502c1] [--repeat 5]
 
@@ -32,6 +32,9 @@ COMMANDS = [
     ["sample", "--num", "0", "--out", "x.png"],
     ["interpolate", "--seeds", "1", "2", "--frames", "1", "--out", "x.gif"],
     ["style", "a.png", "b.png", "--out", "x.txt"],
+    ["sample", "--model", "./no/such/folder", "--out", "x.png"],
+    ["train", "no/such/images", "--out", "run"],
+    ["style", "no.png", "b.png", "--out", "x.png"],
 ]
 
 

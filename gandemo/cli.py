@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import GandemoError
 from .gan.settings import TrainConfig, check_epochs, settings_table  # no torch: the parser and the checks
+from .hub import path_exists, source_kind
 from .limits import check_count, check_interpolation, check_seed, check_truncation
 
 
@@ -155,6 +156,7 @@ def run_sample(args: argparse.Namespace) -> int:
     check_seed(args.seed)  # explore checks these again; here they come before torch and the model
     check_count(args.num)
     check_truncation(args.truncation)
+    source_kind(args.model)  # a missing file or a malformed repo id, before torch too
     from .explore import sample_grid  # torch: after the checks above, so a typo is answered at once
     from .images import to_pil_list, upscale
 
@@ -175,6 +177,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
         raise GandemoError(f"--fps must be between 0.1 and 60, got {args.fps}.")
     check_interpolation(args.seeds, args.frames, args.method, args.loop)
     check_truncation(args.truncation)
+    source_kind(args.model)
     from .explore import frame_strip, interpolation_frames, write_animation
     from .images import upscale
 
@@ -193,6 +196,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args).validate()  # a bad setting is refused before torch is imported
     if args.epochs is not None:
         check_epochs(args.epochs)
+    if not any(path_exists(Path(source)) for source in args.data):  # one that is missing among others is skipped
+        raise GandemoError(f"No such file or folder: {args.data[0]}")
     from .gan import distributed
 
     # started by torchrun (RANK, WORLD_SIZE, LOCAL_RANK): DistributedDataParallel, NCCL on GPUs, Gloo on CPUs

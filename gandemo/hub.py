@@ -13,10 +13,12 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import SourceError, UnsafeCheckpointError, UnsupportedCheckpointError
+
+if TYPE_CHECKING:
+    import torch  # imported where weights are read: the command line checks a source before torch
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
@@ -69,8 +71,9 @@ def parse_repo_id(text: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def resolve(source: str, allow_local: bool = True) -> ResolvedFiles:
-    """Turn a user's model source into local files (downloading from the Hub when needed).
+def source_kind(source: object, allow_local: bool = True) -> tuple[str, str]:
+    """What a user's model source names, checked without reading weights or asking the Hub: ("bundled", name),
+    ("local", path) or ("hub", repo id[@revision]); SourceError for a source that can't resolve to any.
 
     ``allow_local=False`` (a shared server) never looks at the file system for ``source``: only
     bundled names and Hub repo ids resolve."""
@@ -82,27 +85,34 @@ def resolve(source: str, allow_local: bool = True) -> ResolvedFiles:
     if len(source) > MAX_SOURCE_CHARS:
         raise SourceError(f"That model name is {len(source)} characters long; a repo id or path has at most {MAX_SOURCE_CHARS}.")
     if source in bundled_models():
+        return "bundled", source
+    if allow_local:
+        path = Path(source).expanduser()
+        if path_exists(path):
+            if not path.is_dir() and path.suffix.lower() not in WEIGHT_SUFFIXES:
+                raise SourceError(f"'{path.name}' is not a weights file: expected one of {', '.join(WEIGHT_SUFFIXES)}.")
+            return "local", source
+        if source.startswith(("/", "./", "../", "~")) or os.sep in source.replace("/", "") or source.lower().endswith(WEIGHT_SUFFIXES):
+            raise SourceError(f"No such file or folder: {source}")
+    parse_repo_id(source)
+    return "hub", source
+
+
+def resolve(source: str, allow_local: bool = True) -> ResolvedFiles:
+    """Turn a user's model source into local files (downloading from the Hub when needed); what is
+    accepted, and ``allow_local``, as in ``source_kind``."""
+    kind, source = source_kind(source, allow_local)
+    if kind == "bundled":
         files = choose_in_folder(bundled_dir() / source, f"bundled: {source}")
-        files.kind = "bundled"
-        return files
-    if not allow_local:
-        repo_id, revision = parse_repo_id(source)
-        return download_from_hub(repo_id, revision)
-    path = Path(source).expanduser()
-    if _exists(path):
-        if path.is_dir():
-            files = choose_in_folder(path, f"local: {path}")
-        elif path.suffix.lower() in WEIGHT_SUFFIXES:
-            sibling_config = path.parent / "config.json"
-            files = ResolvedFiles("local", f"local: {path}", path, sibling_config if sibling_config.is_file() and path.name == "model.safetensors" else None)
-        else:
-            raise SourceError(f"'{path.name}' is not a weights file: expected one of {', '.join(WEIGHT_SUFFIXES)}.")
-        files.kind = "local"
-        return files
-    if source.startswith(("/", "./", "../", "~")) or os.sep in source.replace("/", "") or source.lower().endswith(WEIGHT_SUFFIXES):
-        raise SourceError(f"No such file or folder: {source}")
-    repo_id, revision = parse_repo_id(source)
-    return download_from_hub(repo_id, revision)
+    elif kind == "hub":
+        return download_from_hub(*parse_repo_id(source))
+    elif (path := Path(source).expanduser()).is_dir():
+        files = choose_in_folder(path, f"local: {path}")
+    else:
+        sibling_config = path.parent / "config.json"
+        files = ResolvedFiles("local", f"local: {path}", path, sibling_config if sibling_config.is_file() and path.name == "model.safetensors" else None)
+    files.kind = kind
+    return files
 
 
 def choose_weights(names: list[str]) -> str | None:
@@ -127,10 +137,11 @@ def choose_weights(names: list[str]) -> str | None:
     return top[0] if len(top) == 1 else None
 
 
-def _exists(path: Path) -> bool:
+def path_exists(path: Path) -> bool:
+    """Path.exists, False (not an error) for a name the file system refuses: too long, a NUL byte."""
     try:
         return path.exists()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL byte...
+    except (OSError, ValueError):
         return False
 
 
@@ -315,6 +326,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not head.startswith((b"PK\x03\x04", b"\x80")):
         what = "empty" if not head else "neither a torch.save archive nor a pickle"
         raise UnsupportedCheckpointError(f"{path.name} is not a PyTorch checkpoint ({what}).")
+    import torch
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -332,6 +345,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def unwrap_state_dict(obj: object, name: str) -> dict[str, torch.Tensor]:
     """Accept a plain state dict or one nested under a common key (state_dict, generator, netG...)."""
+    import torch
+
     for _ in range(2):
         if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
             return obj

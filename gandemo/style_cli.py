@@ -14,14 +14,13 @@ import tempfile
 from pathlib import Path
 
 from .errors import InvalidInputError
+from .style.settings import StyleSettings, check_image_file, style_image_name  # no torch
 
 OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def add_style_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``style`` sub-command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from .style.settings import StyleSettings
-
     d = StyleSettings()
     p = subparsers.add_parser(
         "style", help="repaint a content image in the style of one or more style images",
@@ -73,22 +72,25 @@ def run_style(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--out must end in {', '.join(OUT_SUFFIXES)}, got '{out.name}'.")
     if not out.parent.resolve().is_dir():
         raise InvalidInputError(f"The folder for --out does not exist: {out.parent}")
-    import torch  # after the checks above, so a typo is answered at once
-    from tqdm.auto import tqdm
-
-    from .style import StyleSettings, stylize
-
-    try:
-        device = torch.device(args.device) if args.device else None
-    except RuntimeError:
-        raise InvalidInputError(f"Unknown device '{args.device}': use cpu, cuda, cuda:N or mps.") from None
     settings = StyleSettings(
         size=args.size, steps=args.steps, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, optimizer=args.optimizer, learning_rate=args.lr, init=args.init,
         style_blend=parse_blend(args.style_blend), style_scale=args.style_scale,
         preserve_colors=args.preserve_colors, multiscale=args.multiscale, pooling=args.pooling,
         precision=args.precision, preview_every=0, seed=args.seed, vgg_weights=args.vgg_weights,
-    )
+    ).checked(n_styles=len(args.styles))  # stylize checks all this again; here it comes before torch
+    check_image_file(args.content, "content image")
+    for i, style in enumerate(args.styles):
+        check_image_file(style, style_image_name(i, len(args.styles)))
+    import torch  # after the checks above, so a typo is answered at once
+    from tqdm.auto import tqdm
+
+    from .style import stylize
+
+    try:
+        device = torch.device(args.device) if args.device else None
+    except RuntimeError:
+        raise InvalidInputError(f"Unknown device '{args.device}': use cpu, cuda, cuda:N or mps.") from None
     events = stylize(args.content, args.styles, settings, device=device)
     bar = None
     last = None

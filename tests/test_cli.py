@@ -83,8 +83,8 @@ def test_bad_input_is_one_line_on_stderr(hf_env: dict[str, str], tmp_path: Path,
 
 
 def test_help_and_refusals_come_before_torch(run_python) -> None:  # noqa: ANN001 - conftest's fixture
-    """--help, a typo and every check that needs no model are answered without importing torch (5 s on a small
-    CPU), and the refusal is the same one line."""
+    """--help, a typo, every check that needs no model and a file or model that isn't there are answered without
+    importing torch (5 s on a small CPU), and the refusal is the same one line."""
     code = """
 import contextlib, io, sys
 from gandemo.cli import main
@@ -93,7 +93,12 @@ cases = [["--help"], ["train", "--help"], ["lab", "--help"], ["style", "--help"]
          ["lab", "--steps", "999999999"], ["lab", "--g-units", "1000"], ["sample", "--out", "x.txt"],
          ["interpolate", "--seeds", "1", "2", "--fps", "0", "--out", "x.gif"], ["style", "a.png", "b.png", "--out", "x.txt"],
          ["sample", "--num", "0", "--out", "x.png"], ["sample", "--seed", "-1", "--out", "x.png"],
-         ["interpolate", "--seeds", "1", "2", "3", "--frames", "2", "--out", "x.gif"], ["train", "imgs", "--epochs", "0"]]
+         ["interpolate", "--seeds", "1", "2", "3", "--frames", "2", "--out", "x.gif"], ["train", "imgs", "--epochs", "0"],
+         ["sample", "--model", "./no/such/folder", "--out", "x.png"],
+         ["interpolate", "--seeds", "1", "2", "--model", "not a repo!!", "--out", "x.gif"],
+         ["train", "no/such/imgs", "no/more", "--out", "run"], ["style", "no.png", "b.png", "--out", "x.png"],
+         ["style", sys.executable, "a.png", "b.png", "--out", "x.png"],
+         ["style", "no.png", "b.png", "--steps", "0", "--out", "x.png"]]
 for argv in cases:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -107,7 +112,7 @@ print("torch imported:", "torch" in sys.modules)
 """
     out = run_python(code).stdout
     rows = [line.split(" | ") for line in out.splitlines() if " | " in line]
-    assert len(rows) == 16, out
+    assert len(rows) == 22, out
     assert all(code == "0" for _, code, _ in rows[:4]), out
     for argv, code, last in rows[4:]:
         assert code == "2" and ("error" in last), (argv, code, last)
@@ -116,4 +121,10 @@ print("torch imported:", "torch" in sys.modules)
     assert "between 1 and 64 images" in rows[12][2] and "seed must be between 0" in rows[13][2], out
     assert "2 frames are too few to visit 3 seeds" in rows[14][2], out
     assert rows[15][2] == "error: Epochs must be a positive number (got 0.0).", out
+    assert rows[16][2] == "error: No such file or folder: ./no/such/folder", out
+    assert "is not a bundled model" in rows[17][2] and "Hub repo id like 'owner/name'" in rows[17][2], out
+    assert rows[18][2] == "error: No such file or folder: no/such/imgs", out
+    assert rows[19][2] == "error: The content image no.png does not exist.", out
+    assert rows[20][2] == "error: The style image 1 a.png does not exist.", out
+    assert "number of steps must be between 1 and" in rows[21][2], out
     assert out.splitlines()[-1] == "torch imported: False", out

@@ -18,10 +18,11 @@ from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .inputs import MAX_INPUT_PIXELS, load_image
+    from .layers import VGG19_LAYERS
     from .losses import LossTerms, StyleObjective, gram_matrix, total_variation
     from .settings import DEFAULT_STYLE_LAYERS, StyleEvent, StyleSettings
     from .transfer import max_output_side, stylize
-    from .vgg import DEFAULT_VGG_REPO, VGG19_LAYERS, VGGFeatures, load_vgg19, vgg_weights_path
+    from .vgg import DEFAULT_VGG_REPO, VGGFeatures, load_vgg19, vgg_weights_path
 
 __all__ = [
     "DEFAULT_STYLE_LAYERS", "DEFAULT_VGG_REPO", "MAX_INPUT_PIXELS", "VGG19_LAYERS", "LossTerms", "StyleEvent",
@@ -32,5 +33,6 @@ _WHERE = {".inputs": ("MAX_INPUT_PIXELS", "load_image"),
           ".losses": ("LossTerms", "StyleObjective", "gram_matrix", "total_variation"),
           ".settings": ("DEFAULT_STYLE_LAYERS", "StyleEvent", "StyleSettings"),
           ".transfer": ("max_output_side", "stylize"),
-          ".vgg": ("DEFAULT_VGG_REPO", "VGG19_LAYERS", "VGGFeatures", "load_vgg19", "vgg_weights_path")}
+          ".layers": ("VGG19_LAYERS",),
+          ".vgg": ("DEFAULT_VGG_REPO", "VGGFeatures", "load_vgg19", "vgg_weights_path")}
 __getattr__ = lazy_exports(__name__, _WHERE)

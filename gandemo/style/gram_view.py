@@ -16,8 +16,9 @@ from PIL import Image
 
 from ..errors import InvalidInputError
 from .inputs import ImageInput, fit_long_side, load_image, pil_to_tensor, resize
+from .layers import VGG19_LAYERS
 from .losses import gram_matrix
-from .vgg import VGG19_LAYERS, VGGFeatures
+from .vgg import VGGFeatures
 
 # a perceptually ordered dark-blue -> teal -> yellow ramp (anchors of the viridis colour map)
 _RAMP = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], dtype=np.float32)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidInputError
+from .settings import check_image_file
 
 MAX_INPUT_PIXELS = 50_000_000  # about 7000 x 7000
 
@@ -44,9 +45,7 @@ def load_image(source: ImageInput, what: str = "image") -> Image.Image:
             raise InvalidInputError(f"The {what} is empty (0 bytes).")
         opener, label = io.BytesIO(bytes(source)), f"The {what}"
     elif isinstance(source, str | Path):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise InvalidInputError(f"The {what} {path} does not exist.")
+        path = check_image_file(source, what)
         opener, label = path, f"The {what} {path.name}"
     else:
         raise InvalidInputError(f"The {what} must be an image, got {type(source).__name__}.")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Literal
 
 from PIL import Image
 
 from ..errors import InvalidInputError
+from .layers import layer_index
 
 MIN_SIDE = 16  # the smallest image side: relu5_1 sits behind four 2x2 poolings
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -67,7 +69,12 @@ class StyleSettings:
         return replace(self, **ints, **tuples, **floats)
 
     def validate(self, n_styles: int | None = None) -> None:
-        """Raise InvalidInputError with a sentence for the first out-of-range setting."""
+        """Raise InvalidInputError with a sentence for the first out-of-range setting (and for a number of
+        style images, ``n_styles``, that is not 1 to MAX_STYLES or doesn't match the blend weights)."""
+        if n_styles is not None and n_styles < 1:
+            raise InvalidInputError("Give at least one style image.")
+        if n_styles is not None and n_styles > MAX_STYLES:
+            raise InvalidInputError(f"At most {MAX_STYLES} style images, got {n_styles}.")
         steps = _whole(self.steps, "number of steps")
         if not 1 <= steps <= MAX_STEPS:
             raise InvalidInputError(f"The number of steps must be between 1 and {MAX_STEPS}, got {self.steps}.")
@@ -102,8 +109,6 @@ class StyleSettings:
             raise InvalidInputError("Give at least one content layer (or set the content weight to 0).")
         if not self.style_layers:
             raise InvalidInputError("Give at least one style layer.")
-        from .vgg import layer_index  # torch's VGG19 table: imported once a run is checked, not for --help
-
         for name in (*self.content_layers, *self.style_layers):
             layer_index(name)
         if self.style_layer_weights is not None:
@@ -157,3 +162,17 @@ class StyleEvent:
     def progress(self) -> float:
         """Fraction of the steps done, 0..1."""
         return self.step / self.total_steps if self.total_steps else 0.0
+
+
+def check_image_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path (``~`` expanded) if it is a file; else InvalidInputError naming ``what``
+    ("content image", "style image 2"). No torch: the command line checks its inputs with this at once."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InvalidInputError(f"The {what} {path} does not exist.")
+    return path
+
+
+def style_image_name(index: int, count: int) -> str:
+    """How messages name style image ``index`` (from 0) of ``count``: "style image", or "style image 2"."""
+    return "style image" if count == 1 else f"style image {index + 1}"

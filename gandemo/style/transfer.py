@@ -33,10 +33,11 @@ from .inputs import (
     tensor_to_pil,
     with_chroma_of,
 )
+from .layers import layer_index
 from .losses import StyleObjective
 from .optimize import CancelFlag, Cancelled, Stepper, as_cancel_check, choose_precision, initial_image
-from .settings import ABSOLUTE_MAX_SIDE, MAX_STYLES, MIN_SIDE, StyleEvent, StyleSettings
-from .vgg import VGGFeatures, layer_index, load_vgg19
+from .settings import ABSOLUTE_MAX_SIDE, MIN_SIDE, StyleEvent, StyleSettings, style_image_name
+from .vgg import VGGFeatures, load_vgg19
 
 # Peak bytes per output pixel: VGG19 activations to relu5_1 kept for the backward pass and their
 # gradients (about 3.4 KB measured on CPU at 512 px), plus L-BFGS' full history (2 x 100 vectors of
@@ -100,13 +101,9 @@ def stylize(content: ImageInput, styles: Sequence[ImageInput], settings: StyleSe
     """
     settings = settings or StyleSettings()
     styles = list(styles)
-    if not styles:
-        raise InvalidInputError("Give at least one style image.")
-    if len(styles) > MAX_STYLES:
-        raise InvalidInputError(f"At most {MAX_STYLES} style images, got {len(styles)}.")
-    settings = settings.checked(n_styles=len(styles))
+    settings = settings.checked(n_styles=len(styles))  # the number of styles too
     content_image = load_image(content, "content image")
-    style_images = [load_image(s, "style image" if len(styles) == 1 else f"style image {i + 1}")
+    style_images = [load_image(s, style_image_name(i, len(styles)))
                     for i, s in enumerate(styles)]
     blend = list(settings.style_blend or [1.0] * len(styles))
     kept = [(img, w / sum(blend)) for img, w in zip(style_images, blend, strict=True) if w > 0]

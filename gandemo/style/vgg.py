@@ -32,49 +32,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InvalidInputError, SourceError, UnsafeCheckpointError, UnsupportedCheckpointError
+from ..errors import SourceError, UnsafeCheckpointError, UnsupportedCheckpointError
+from .layers import CONV_CHANNELS, VGG19_LAYERS, layer_index
 
 DEFAULT_VGG_REPO = "timm/vgg19.tv_in1k"
 VGG_FILENAME = "model.safetensors"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# torchvision's cfg "E": channel counts per conv, "M" = 2x2 pooling.
-_VGG19_CFG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
-)
-
-
-def _layer_table() -> tuple[list[str], dict[int, tuple[int, int]]]:
-    """Names of ``vgg19().features[i]`` (conv1_1, relu1_1, ..., pool5) and, per conv index, (in, out)."""
-    names: list[str] = []
-    convs: dict[int, tuple[int, int]] = {}
-    block, n_in, in_block = 1, 3, 0
-    for v in _VGG19_CFG:
-        if v == "M":
-            names.append(f"pool{block}")
-            block, in_block = block + 1, 0
-        else:
-            in_block += 1
-            convs[len(names)] = (n_in, int(v))
-            names += [f"conv{block}_{in_block}", f"relu{block}_{in_block}"]
-            n_in = int(v)
-    return names, convs
-
-
-VGG19_LAYERS, _CONV_CHANNELS = _layer_table()
-LAYER_INDEX = {name: i for i, name in enumerate(VGG19_LAYERS)}
-
-
-def layer_index(name: str) -> int:
-    """Index in ``vgg19().features`` of a layer name like 'relu4_2' (InvalidInputError if unknown)."""
-    try:
-        return LAYER_INDEX[name]
-    except KeyError:
-        raise InvalidInputError(
-            f"'{name}' is not a VGG19 layer; use names like conv1_1, relu1_1 ... relu5_4 (or pool1 ... pool5)."
-        ) from None
-
 
 # ----------------------------------------------------------------------------- where the weights are
 
@@ -140,7 +104,7 @@ def download_vgg_weights(repo: str = DEFAULT_VGG_REPO) -> Path:
 def conv_count_for(last_layer: str) -> int:
     """How many convolutions ``vgg19().features`` runs up to and including ``last_layer``."""
     last = layer_index(last_layer)
-    return sum(1 for i in _CONV_CHANNELS if i <= last)
+    return sum(1 for i in CONV_CHANNELS if i <= last)
 
 
 def load_conv_weights(path: str | Path, n_convs: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -160,7 +124,7 @@ def load_conv_weights(path: str | Path, n_convs: int = 16) -> list[tuple[torch.T
 
 @functools.lru_cache(maxsize=2)
 def _load_conv_weights_cached(path: str, _mtime: int, _size: int, n_convs: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
-    conv_indices = sorted(_CONV_CHANNELS)[:n_convs]
+    conv_indices = sorted(CONV_CHANNELS)[:n_convs]
     name = Path(path).name
     if _is_safetensors(path):
         keys, get = _open_safetensors(path)
@@ -170,7 +134,7 @@ def _load_conv_weights_cached(path: str, _mtime: int, _size: int, n_convs: int) 
     prefix = _find_prefix(keys, name)
     out = []
     for idx in conv_indices:
-        n_in, n_out = _CONV_CHANNELS[idx]
+        n_in, n_out = CONV_CHANNELS[idx]
         pair = []
         for part, shape in (("weight", (n_out, n_in, 3, 3)), ("bias", (n_out,))):
             key = f"{prefix}{idx}.{part}"
@@ -261,7 +225,7 @@ class VGGFeatures(nn.Module):
         weights = iter(convs)
         for i, name in enumerate(VGG19_LAYERS[: last + 1]):
             if name.startswith("conv"):
-                n_in, n_out = _CONV_CHANNELS[i]
+                n_in, n_out = CONV_CHANNELS[i]
                 conv = nn.Conv2d(n_in, n_out, 3, padding=1)
                 try:
                     weight, bias = next(weights)
@@ -317,7 +281,7 @@ def random_vgg19_state_dict(seed: int = 0, with_classifier: bool = True) -> dict
     """
     g = torch.Generator().manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
-    for idx, (n_in, n_out) in _CONV_CHANNELS.items():
+    for idx, (n_in, n_out) in CONV_CHANNELS.items():
         std = math.sqrt(2.0 / (n_in * 9))
         state[f"features.{idx}.weight"] = torch.randn((n_out, n_in, 3, 3), generator=g) * std
         state[f"features.{idx}.bias"] = torch.zeros(n_out)
