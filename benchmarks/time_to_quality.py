@@ -12,6 +12,8 @@
     python benchmarks/time_to_quality.py --runners bn-ema99 --ema-shadows 0.98 --match-steps CURVE --resume
         # the same command again after an interruption (a closed session, a killed process): the Trainer's
         # runners go on from their last evaluation point, exactly as if never stopped (tutorial runners can't)
+    python benchmarks/time_to_quality.py --report-only --runners bn-ema99 --n-final 10000 --out OUT
+        # without a tutorial run in OUT: a runner and its EMA shadows compared at their last common evaluation
 
 Runners (each in its own process, 1 torch thread, started together, so background load hits all alike):
 
@@ -494,8 +496,8 @@ def write_comparisons(out: Path, curves: dict[str, list[dict]], point: int) -> N
 def report(args: argparse.Namespace) -> None:
     out = Path(args.out)
     curves = read_curves(out, list(args.runners))
-    if "tutorial" not in curves:
-        raise SystemExit(f"no tutorial curve in {out}; nothing to compare against")
+    if not curves:
+        raise SystemExit(f"no curves of {', '.join(args.runners)} in {out}")
     point = min(len(rows) for rows in curves.values())
     common = min(rows[point - 1]["train_cpu_s"] for rows in curves.values()) / 60
     print(f"\n## Time to quality, Fashion-MNIST 32 px\n\n{machine_facts()}")
@@ -503,12 +505,15 @@ def report(args: argparse.Namespace) -> None:
              "than the float32 tutorial loop. On CPUs without native bfloat16 the per-step speed is the same as the "
              "tutorial's" if native_bfloat16(torch.device("cpu")) else
              "has no native bfloat16: the Trainer runs float32 like the tutorial and its per-step speed is the same")
-    print(f"Each runner in its own process, 1 thread, started together; CPU time of training only (evaluation "
-          f"excluded). Equal-CPU comparison point: evaluation {point} (~{common:.1f} CPU min each). This CPU "
-          f"{speed}, so any gain must come from needing fewer steps (the 'step' columns).\n")
-    print(f"### CPU minutes to reach the tutorial's FD at that point ({args.n_eval} samples per evaluation)\n")
-    table, _ = curve_table(curves, point)
-    print(table)
+    if "tutorial" not in curves:  # a runner and its EMA shadows (--ema-shadows), one training: compared at its end
+        print(f"No tutorial among {', '.join(curves)}: the generators are compared at their last common evaluation, "
+              f"{point} ({next(iter(curves.values()))[point - 1]['steps']:,} steps).\n")
+    else:
+        print(f"Each runner in its own process, 1 thread, started together; CPU time of training only (evaluation "
+              f"excluded). Equal-CPU comparison point: evaluation {point} (~{common:.1f} CPU min each). This CPU "
+              f"{speed}, so any gain must come from needing fewer steps (the 'step' columns).\n")
+        print(f"### CPU minutes to reach the tutorial's FD at that point ({args.n_eval} samples per evaluation)\n")
+        print(curve_table(curves, point)[0])
     print(f"\n### Class balance over the last evaluations ({args.n_eval} samples each)\n")
     print(balance_table(curves, point))
     n = args.n_final or args.n_eval
@@ -532,7 +537,8 @@ def report(args: argparse.Namespace) -> None:
           "balance: most/least frequent predicted class and normalised entropy (real data: see its row).")
     (out / "final.json").write_text(json.dumps(rows, indent=1, default=str))
     write_grids(out, curves, point, args.bn_batches)
-    write_comparisons(out, curves, point)
+    if "tutorial" in curves:
+        write_comparisons(out, curves, point)
     busy = other_busy_processes()
     print(f"\nLoad average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
           + (f"; busy: {'; '.join(busy)}" if busy else ""))
