@@ -165,7 +165,13 @@ class TrainingProcess:
             self._pulse.close()
 
     def _child_running(self) -> bool:
-        return not self._pulse.closed and not self._pulse.poll(0)
+        """Whether the child has started and not ended (see the pulse in ``__init__``)."""
+        if self.process.pid is None:
+            return False
+        try:
+            return not self._pulse.poll(0)
+        except (OSError, ValueError):  # closed: train() has ended, and with it the child
+            return False
 
     def _kill(self) -> None:
         if self.process.is_alive():
