@@ -499,16 +499,16 @@ def report(args: argparse.Namespace) -> None:
     if not curves:
         raise SystemExit(f"no curves of {', '.join(args.runners)} in {out}")
     point = min(len(rows) for rows in curves.values())
-    common = min(rows[point - 1]["train_cpu_s"] for rows in curves.values()) / 60
     print(f"\n## Time to quality, Fashion-MNIST 32 px\n\n{machine_facts()}")
-    speed = ("computes bfloat16 natively, so the Trainer runs bfloat16 autocast and each image costs it less CPU "
-             "than the float32 tutorial loop. On CPUs without native bfloat16 the per-step speed is the same as the "
-             "tutorial's" if native_bfloat16(torch.device("cpu")) else
-             "has no native bfloat16: the Trainer runs float32 like the tutorial and its per-step speed is the same")
     if "tutorial" not in curves:  # a runner and its EMA shadows (--ema-shadows), one training: compared at its end
         print(f"No tutorial among {', '.join(curves)}: the generators are compared at their last common evaluation, "
               f"{point} ({next(iter(curves.values()))[point - 1]['steps']:,} steps).\n")
     else:
+        common = min(rows[point - 1]["train_cpu_s"] for rows in curves.values()) / 60
+        speed = ("computes bfloat16 natively, so the Trainer runs bfloat16 autocast and each image costs it less CPU "
+                 "than the float32 tutorial loop. On CPUs without native bfloat16 the per-step speed is the same as "
+                 "the tutorial's" if native_bfloat16(torch.device("cpu")) else
+                 "has no native bfloat16: the Trainer runs float32 like the tutorial and its per-step speed is the same")
         print(f"Each runner in its own process, 1 thread, started together; CPU time of training only (evaluation "
               f"excluded). Equal-CPU comparison point: evaluation {point} (~{common:.1f} CPU min each). This CPU "
               f"{speed}, so any gain must come from needing fewer steps (the 'step' columns).\n")
