@@ -60,9 +60,26 @@ class ResolvedFiles:
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
+# A revision is a branch, a tag, a commit hash or "refs/pr/N": git ref characters, "/" only between parts,
+# never "." or ".." as a part. It names a file under the cache's refs/ folder, so nothing else may pass.
+_REVISION = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+MAX_REVISION_CHARS = 128
+
+
+def valid_revision(revision: str) -> bool:
+    """Whether ``revision`` is a well-formed branch, tag, commit or PR ref (no path tricks)."""
+    return (len(revision) <= MAX_REVISION_CHARS and bool(_REVISION.match(revision)) and ".." not in revision
+            and not revision.endswith((".", ".lock")))
+
+
 def parse_repo_id(text: str) -> tuple[str, str | None]:
     """'owner/name[@revision]' -> (repo_id, revision), or SourceError."""
     repo_id, _, revision = text.strip().partition("@")
+    if _ and revision and _REPO_ID.match(repo_id) and not valid_revision(revision):
+        raise SourceError(
+            f"The revision after '@' in '{repo_id}@...' is not a branch, tag, commit hash or refs/pr/N "
+            "(letters, digits, '.', '_', '-', and '/' between parts)."
+        )
     if not _REPO_ID.match(repo_id) or ".." in repo_id or repo_id.endswith((".", "-")) or (_ and not revision):
         raise SourceError(
             f"'{text}' is not a bundled model ({', '.join(bundled_models()) or 'none installed'}), "
@@ -294,12 +311,17 @@ def cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
 
     storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
     rev = revision or "main"
+    if not valid_revision(rev):
+        return None
     commit = rev if re.fullmatch(r"[0-9a-f]{40}", rev) else None
     ref = storage / "refs" / rev
-    if commit is None and ref.is_file():
-        commit = ref.read_text().strip()
-    folder = storage / "snapshots" / commit if commit else None
-    return folder if folder is not None and folder.is_dir() else None
+    if commit is None and ref.is_file() and not ref.is_symlink() and ref.stat().st_size <= 64:
+        commit = ref.read_text(errors="replace").strip()
+    # a ref file holds a commit hash; anything else (a path a stranger hopes to open) is not a snapshot
+    if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        return None
+    folder = storage / "snapshots" / commit
+    return folder if folder.is_dir() else None
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

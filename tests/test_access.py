@@ -218,5 +218,18 @@ def test_shared_messages_hide_server_paths(shared: Path, tmp_path: Path) -> None
     assert access.redact_paths(f"see {outputs}/x.png", (outputs,)) == "see <files>/x.png"
 
 
+def test_an_unplanned_error_shows_no_detail_on_a_shared_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected error's text can hold anything the server read (a cache path, a file's first line):
+    a stranger sees its kind only; the server's log keeps the rest. Locally the detail helps."""
+    from gandemo.ui.common import _translate
+
+    error = OSError("[Errno 36] File name too long: '/srv/cache/snapshots/---\ntitle: secret'")
+    monkeypatch.setattr(access, "_mode", "shared")
+    shown = _translate("load_model", error).message
+    assert "OSError" in shown and "/srv" not in shown and "secret" not in shown, shown
+    monkeypatch.setattr(access, "_mode", "local")
+    assert "/srv/cache" in _translate("load_model", error).message
+
+
 def test_local_messages_keep_paths(local: Path) -> None:
     assert access.redact_paths(f"{local}/run is damaged") == f"{local}/run is damaged"

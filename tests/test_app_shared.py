@@ -56,7 +56,8 @@ def test_the_log_says_the_mode(shared_app: AppProcess) -> None:
     assert "access mode: shared" in shared_app.log_text(), shared_app.log_tail()
 
 
-@pytest.mark.parametrize("source", ["/etc", "~", "/root", "/", ".", "runs", "../../etc/passwd", "x" * 5000])
+@pytest.mark.parametrize("source", ["/etc", "~", "/root", "/", ".", "runs", "../../etc/passwd", "x" * 5000,
+                                    "timm/vgg19.tv_in1k@" + "../" * 12 + "etc/passwd"])
 def test_server_paths_are_refused_without_listing(source: str, mallory: Client, shared_app: AppProcess) -> None:
     start = time.monotonic()
     with pytest.raises(AppError) as err:

@@ -321,6 +321,50 @@ def test_unreachable_hub_falls_back_to_the_cache(hub: StandInHub, no_retry_wait:
     assert "could not be reached" in str(info.value)
 
 
+def test_a_revision_never_names_a_server_path(hub: StandInHub, tmp_path: Path) -> None:
+    """'owner/name@REV' reads the cache's refs/REV and opens snapshots/<its content>: a revision with '..'
+    (or a ref file that holds a path) must not make the server open a folder of its choosing."""
+    import os
+
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    repo = unique_repo_id("refs")
+    gen = tiny_native(seed=7)
+    hub.add_repo(repo, native_files(gen))
+    load_generator(repo)  # in the cache now, with refs/main
+    storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model")
+    elsewhere = write_files(tmp_path / "someone-elses-model", native_files(tiny_native(seed=8)))
+    into_elsewhere = os.path.relpath(elsewhere, storage / "snapshots")
+    # a file that holds a path, as a visitor's upload could, reached from refs/ by '..'
+    (tmp_path / "ref.txt").write_text(into_elsewhere)
+    via_file = os.path.relpath(tmp_path / "ref.txt", storage / "refs")
+    # and a ref inside the cache whose content is a path rather than a commit hash
+    (storage / "refs" / "planted").write_text(into_elsewhere)
+    with hub.outage():  # the Hub is down, so the cache decides
+        for revision in (via_file, "refs/../" + via_file, "main/../" + via_file):
+            with pytest.raises(SourceError, match="revision after '@'"):
+                load_generator(f"{repo}@{revision}")
+        with pytest.raises(SourceError, match="not in the local Hugging Face cache"):
+            load_generator(f"{repo}@planted")
+        cached = load_generator(repo)  # the real ref still works
+    assert "cached" in cached.source
+    assert torch.equal(outputs(cached, 8), gen(latents(3, 8, 0)))
+
+
+@pytest.mark.parametrize("revision", ["v2", "refs/pr/1", "0123456789abcdef0123456789abcdef01234567", "feature/x-1.2"])
+def test_ordinary_revisions_are_accepted(revision: str) -> None:
+    from gandemo.hub import parse_repo_id
+    assert parse_repo_id(f"owner/name@{revision}") == ("owner/name", revision)
+
+
+@pytest.mark.parametrize("revision", ["../x", ".hidden", "a//b", "/abs", "a/", "x.lock", "a/./b", "a b", "a\\b", "v" * 129])
+def test_malformed_revisions_are_refused(revision: str) -> None:
+    from gandemo.hub import parse_repo_id
+    with pytest.raises(SourceError, match="revision after '@'"):
+        parse_repo_id(f"owner/name@{revision}")
+
+
 def test_bundled_models_never_touch_the_network(hub: StandInHub, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     gen = tiny_native(seed=21)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import gradio as gr
 from PIL import Image
 
-from ..access import redact_paths
+from ..access import is_shared, redact_paths
 from ..errors import GandemoError, InvalidInputError
 from ..generator import GeneratorCache
 from ..hub import bundled_models
@@ -57,6 +57,8 @@ def _translate(fn_name: str, e: Exception) -> Exception:
     if isinstance(e, GandemoError):
         return gr.Error(redact_paths(translate_message(str(e)), (OUTPUT_ROOT,)), print_exception=False)
     log.error("unexpected error in %s:\n%s", fn_name, traceback.format_exc())
+    if is_shared():  # an unplanned error's text may hold anything the server read (a path, a file's first line)
+        return gr.Error(t("error.unexpected_shared", kind=type(e).__name__))
     return gr.Error(t("error.unexpected", kind=type(e).__name__, detail=str(e)[:200]))
 
 
