@@ -11,7 +11,16 @@ import argparse
 import logging
 import os
 
-from gandemo.access import DEFAULT_MAX_UPLOAD, MODES, configure, format_size, mode_for_launch, parse_size
+from gandemo.access import (
+    DEFAULT_MAX_UPLOAD,
+    MODES,
+    configure,
+    format_size,
+    mode_for_launch,
+    parse_size,
+    runs_budget,
+    train_time_limit_s,
+)
 from gandemo.device import configure_cpu_threads
 from gandemo.errors import GandemoError
 
@@ -47,11 +56,19 @@ def main(argv: list[str] | None = None) -> None:
     configure(mode)
     os.environ["GANDEMO_MODE"] = mode  # ZeroGPU workers and anything else started from here agree
     os.environ["GANDEMO_MAX_FILE_SIZE"] = str(max_upload)
+    try:  # a mistyped budget stops the launch, not a visitor's first training job
+        train_limit, (runs_age, runs_quota) = train_time_limit_s(), runs_budget()
+    except GandemoError as e:
+        p.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_cpu_threads()
     logging.getLogger("gandemo").info("access mode: %s (%s); uploads up to %s", mode,
                                       "server paths can be loaded" if mode == "local" else "visitors reach only their own runs",
                                       format_size(max_upload))
+    logging.getLogger("gandemo").info(
+        "training jobs: %s; runs: %s, %s", f"at most {train_limit / 60:g} min each" if train_limit else "no time limit",
+        f"deleted {runs_age / 3600:g} h after their last write" if runs_age else "kept",
+        f"at most {format_size(runs_quota)} in all" if runs_quota else "no quota")
     # Gradio summarises its event log with pandas after every event (GRADIO_ANALYTICS_CACHE_FREQUENCY=1) for a
     # monitoring page this app doesn't enable: 13-40 ms of CPU per call, most of a /generate call's own cost
     # (benchmarks/classroom_load.py). Summarise rarely instead; the queue reads these when the app is built.

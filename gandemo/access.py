@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -206,22 +207,105 @@ def model_source(source: str) -> tuple[str, bool]:
     return source, False
 
 
+# ---------------------------------------------------------------------------- a shared server's budgets
+# A stranger must not hold the trainer for days or fill the disk: on a shared server a training job ends
+# (saved, resumable) after $GANDEMO_TRAIN_MAX_MINUTES, and runs nobody touched for
+# $GANDEMO_RUNS_MAX_AGE_HOURS, or the least recently touched ones beyond $GANDEMO_RUNS_QUOTA, are deleted.
+# Locally there are no such limits unless the variables are set.
+SHARED_TRAIN_MAX_MINUTES = 30.0
+SHARED_RUNS_MAX_AGE_HOURS = 48.0
+SHARED_RUNS_QUOTA = "10GB"
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise GandemoError(f"{name} must be a number (got {text!r}).") from None
+    if not value >= 0 or value == float("inf"):
+        raise GandemoError(f"{name} must be 0 (no limit) or a positive number (got {text!r}).")
+    return value
+
+
+def train_time_limit_s() -> float:
+    """Seconds a training job may run before it is stopped and saved (0: no limit)."""
+    return 60 * _env_number("GANDEMO_TRAIN_MAX_MINUTES", SHARED_TRAIN_MAX_MINUTES if is_shared() else 0)
+
+
+def runs_budget() -> tuple[float, int]:
+    """(max age of an untouched run in seconds, most bytes all runs may hold); 0 means no limit."""
+    age = 3600 * _env_number("GANDEMO_RUNS_MAX_AGE_HOURS", SHARED_RUNS_MAX_AGE_HOURS if is_shared() else 0)
+    quota_text = os.environ.get("GANDEMO_RUNS_QUOTA", "").strip() or (SHARED_RUNS_QUOTA if is_shared() else "0")
+    quota = 0 if quota_text == "0" else parse_size(quota_text, "GANDEMO_RUNS_QUOTA")
+    return age, quota
+
+
+def _run_usage(folder: Path) -> tuple[float, int]:
+    """(when the run was last written, its bytes)."""
+    last, size = folder.stat().st_mtime, 0
+    for path in folder.rglob("*"):
+        try:
+            stat = path.lstat()
+        except OSError:
+            continue
+        last = max(last, stat.st_mtime)
+        size += stat.st_size if path.is_file() else 0
+    return last, size
+
+
+def prune_runs(keep: tuple[str | Path, ...] = (), now: float | None = None) -> list[str]:
+    """Delete runs beyond ``runs_budget()``: first those untouched for longer than the max age, then the
+    least recently written until all runs fit the quota. Runs named in ``keep`` (a running job's, the one
+    being resumed) stay. Returns the names deleted, oldest first."""
+    max_age, quota = runs_budget()
+    if not max_age and not quota:
+        return []
+    import shutil
+
+    root = runs_root()
+    kept = {Path(k).name for k in keep}
+    runs = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            runs.append((*_run_usage(folder), folder))
+        except OSError:
+            continue
+    runs.sort(key=lambda r: r[0])
+    now = time.time() if now is None else now
+    total = sum(size for _, size, _ in runs)
+    removed = []
+    for last, size, folder in runs:
+        if folder.name in kept:
+            continue
+        if (max_age and now - last > max_age) or (quota and total > quota):
+            shutil.rmtree(folder, ignore_errors=True)
+            (root / OWNERS_DIR / folder.name).unlink(missing_ok=True)
+            total -= size
+            removed.append(folder.name)
+    return removed
+
+
 # ---------------------------------------------------------------------------- upload size
 DEFAULT_MAX_UPLOAD = "200MB"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*$", re.I)
 
 
-def parse_size(text: str | int) -> int:
+def parse_size(text: str | int, what: str = "An upload limit") -> int:
     """'200MB', '1.5 GB', '500k' or a byte count -> bytes (decimal units, like Gradio's own)."""
     if isinstance(text, int) and not isinstance(text, bool) and text > 0:
         return text
     m = _SIZE.match(str(text))
     if not m:
-        raise GandemoError(f"An upload limit looks like 200MB, 1GB or 500kB (got {text!r}).")
+        raise GandemoError(f"{what} looks like 200MB, 1GB or 500kB (got {text!r}).")
     unit = m.group(2).lower()[:1]
     value = int(float(m.group(1)) * {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9}[unit])
     if value < 1024:
-        raise GandemoError(f"An upload limit of {value} bytes is too small to upload an image (use e.g. 200MB).")
+        raise GandemoError(f"{what} of {value} bytes is too small to upload an image (use e.g. 200MB).")
     return value
 
 

@@ -32,6 +32,8 @@ class Job:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     started: float = field(default_factory=time.time)
     status: str = "running"  # running | done | stopped | error
+    time_limit_s: float = 0.0  # the job is stopped (as by its owner) after this long; 0: no limit
+    limit_reached: bool = False  # it was stopped by that limit
     error: str = ""
     progress: str = "starting"
     events: list[Any] = field(default_factory=list)  # the first event, then the most recent ones
@@ -122,11 +124,13 @@ class JobManager:
             return self._jobs.get(job_id or "")
 
     def start(self, kind: str, device: str, work: Callable[[Job], Iterator[Any]],
-              describe: Callable[[Any], str] = str, nice: int = 0) -> Job:
+              describe: Callable[[Any], str] = str, nice: int = 0, time_limit_s: float = 0.0) -> Job:
         """Run ``work(job)`` in a thread, recording every event it yields; BusyError if the device is taken.
 
         ``nice`` > 0 lowers the thread's CPU priority (Linux: threads are scheduled one by one), so a
-        long job on a small machine yields the CPU to visitors' quick requests and takes the rest."""
+        long job on a small machine yields the CPU to visitors' quick requests and takes the rest.
+        ``time_limit_s`` > 0 sets the job's ``cancel`` after that long (``limit_reached`` says so): the
+        work stops the way its owner's Stop would stop it, so a shared device is never held for good."""
         with self._lock:
             current = self._jobs.get(self._running.get(device, ""))
             if current is not None and not current.finished:
@@ -135,7 +139,7 @@ class JobManager:
                     f"The {device} is busy with another {current.kind} job ({current.progress}; running for "
                     f"{elapsed / 60:.0f} min). Only one job runs per device at a time: try again when it ends."
                 )
-            job = Job(kind=kind, device=device)
+            job = Job(kind=kind, device=device, time_limit_s=time_limit_s)
             self._jobs[job.id] = job
             self._running[device] = job.id
             # forget old finished jobs, keeping the last few for re-attaching pages
@@ -143,8 +147,19 @@ class JobManager:
             for old in sorted(finished, key=lambda j: j.started)[:-8]:
                 self._jobs.pop(old.id, None)
 
+        def limit() -> None:
+            if not job.finished and not job.cancel.is_set():
+                job.limit_reached = True
+                job.cancel.set()
+
+        timer = threading.Timer(time_limit_s, limit) if time_limit_s > 0 else None
+        if timer is not None:
+            timer.daemon = True
+
         def run() -> None:
             lower_priority(nice)
+            if timer is not None:
+                timer.start()
             try:
                 for event in work(job):
                     job.progress = describe(event)
@@ -155,6 +170,9 @@ class JobManager:
             except Exception as e:  # noqa: BLE001 - a job's crash must not take the server down
                 traceback.print_exc()
                 job.finish("error", f"{type(e).__name__}: {e}")
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
         threading.Thread(target=run, name=f"gandemo-{kind}-{job.id}", daemon=True).start()
         return job

@@ -3,6 +3,8 @@ and a model cache that neither lists folders, blocks on slow loads, nor leaks a 
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -229,6 +231,68 @@ def test_an_unplanned_error_shows_no_detail_on_a_shared_server(monkeypatch: pyte
     assert "OSError" in shown and "/srv" not in shown and "secret" not in shown, shown
     monkeypatch.setattr(access, "_mode", "local")
     assert "/srv/cache" in _translate("load_model", error).message
+
+
+def _age(folder: Path, seconds_ago: float) -> None:
+    when = time.time() - seconds_ago
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (when, when))
+
+
+def _padded_run(runs: Path, name: str, mb: int, seconds_ago: float) -> Path:
+    folder = make_run(runs, name)
+    (folder / "training" / "optimizers.bin").write_bytes(b"\0" * (mb * 10**6))
+    access.claim_run(folder, "owner-key-" + name)
+    _age(folder, seconds_ago)
+    return folder
+
+
+def test_a_shared_server_deletes_untouched_runs_then_the_oldest_beyond_its_quota(
+        shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANDEMO_RUNS_QUOTA", "10MB")
+    hour = 3600
+    stale = _padded_run(shared, "run-stale-" + "1" * 32, 1, 49 * hour)  # past the 48 h default
+    oldest = _padded_run(shared, "run-oldest-" + "2" * 32, 4, 5 * hour)
+    resumed = _padded_run(shared, "run-resumed-" + "3" * 32, 4, 4 * hour)  # older than the next, but kept
+    middle = _padded_run(shared, "run-middle-" + "4" * 32, 4, 3 * hour)
+    newest = _padded_run(shared, "run-newest-" + "5" * 32, 4, 1 * hour)
+    assert access.runs_budget() == (48 * hour, 10 * 10**6)
+    removed = access.prune_runs(keep=(resumed,))
+    # the stale run goes for its age; then, oldest first, until the 16 MB of the rest fit in 10 MB
+    assert removed == [stale.name, oldest.name, middle.name], removed
+    assert resumed.is_dir() and newest.is_dir()
+    assert not (shared / access.OWNERS_DIR / stale.name).exists(), "a deleted run's owner record goes too"
+    assert (shared / access.OWNERS_DIR / newest.name).is_file()
+    assert access.prune_runs(keep=(resumed,)) == []
+
+
+def test_a_run_being_written_counts_as_touched(shared: Path) -> None:
+    run = _padded_run(shared, "run-busy-" + "6" * 32, 1, 72 * 3600)
+    (run / "training" / "state.json").write_text("{}")  # a checkpoint a minute ago: the run is in use
+    assert access.prune_runs() == [] and run.is_dir()
+
+
+def test_local_runs_are_kept_unless_a_budget_is_set(local: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = _padded_run(local, "my-run", 1, 365 * 24 * 3600)
+    assert access.runs_budget() == (0, 0) and access.train_time_limit_s() == 0
+    assert access.prune_runs() == [] and old.is_dir()
+    monkeypatch.setenv("GANDEMO_RUNS_MAX_AGE_HOURS", "24")
+    monkeypatch.setenv("GANDEMO_TRAIN_MAX_MINUTES", "90")
+    assert access.train_time_limit_s() == 5400
+    assert access.prune_runs() == ["my-run"]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("GANDEMO_TRAIN_MAX_MINUTES", "half an hour", "must be a number"),
+    ("GANDEMO_TRAIN_MAX_MINUTES", "-5", "0 (no limit) or a positive number"),
+    ("GANDEMO_RUNS_MAX_AGE_HOURS", "nan", "0 (no limit) or a positive number"),
+    ("GANDEMO_RUNS_QUOTA", "lots", "GANDEMO_RUNS_QUOTA looks like 200MB"),
+])
+def test_a_mistyped_budget_is_one_sentence(shared: Path, monkeypatch: pytest.MonkeyPatch,
+                                           name: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(GandemoError, match=re.escape(expected)):
+        access.train_time_limit_s() if "TRAIN" in name else access.runs_budget()
 
 
 def test_local_messages_keep_paths(local: Path) -> None:

@@ -24,10 +24,12 @@ from test_train import write_pngs
 pytestmark = [pytest.mark.app, pytest.mark.timeout(300)]
 
 UPLOAD_LIMIT = 300_000
+TRAIN_LIMIT_MINUTES = 0.75  # a training job's limit on this server (45 s)
 
 
 def _shared_env(workdir: Path) -> dict[str, str]:
-    return {**single_thread_env(workdir), "GANDEMO_MODE": "shared", "GANDEMO_MAX_FILE_SIZE": str(UPLOAD_LIMIT)}
+    return {**single_thread_env(workdir), "GANDEMO_MODE": "shared", "GANDEMO_MAX_FILE_SIZE": str(UPLOAD_LIMIT),
+            "GANDEMO_TRAIN_MAX_MINUTES": str(TRAIN_LIMIT_MINUTES)}
 
 
 shared_app = shared_app_fixture(SharedApp("gandemo-shared-app-", _shared_env), "The app in shared mode, 300 kB uploads.")
@@ -118,6 +120,34 @@ def test_the_owner_samples_resumes_and_a_stranger_cannot_take_over(
     assert out["run_dir"] == handle and out["job_info"]["owner"] == info["owner"]
     state = json.loads((real / "training" / "state.json").read_text())
     assert state["step"] == 3
+    shared_app.assert_alive()
+    assert shared_app.unexpected_errors() == [], shared_app.log_tail()
+
+
+def test_a_stranger_cannot_hold_the_trainer_or_keep_runs_forever(
+        mallory: Client, alice: Client, alices_run: dict[str, Any], shared_app: AppProcess, tmp_path: Path) -> None:
+    """A million steps asked for: the job is stopped and saved at the server's limit, the trainer is free
+    again, and runs nobody touched for two days are deleted when the next job starts."""
+    import os
+
+    runs = shared_app.workdir / "runs"
+    stale = write_files(runs / ("run-stale-" + "7" * 32), native_files(tiny_native()))
+    (runs / ".owners" / stale.name).write_text("someone")
+    when = time.time() - 3 * 24 * 3600
+    for path in [*stale.rglob("*"), stale]:
+        os.utime(path, (when, when))
+    images = write_pngs(tmp_path / "images", 12)
+    start = time.monotonic()
+    out = named(mallory.predict(**train_args(images, steps=1_000_000, preview_every=1000), api_name="/train"))
+    took = time.monotonic() - start
+    assert out["status"].startswith("⏹️") and f"at most {TRAIN_LIMIT_MINUTES:g} minutes" in out["status"], out["status"]
+    assert TRAIN_LIMIT_MINUTES * 60 <= took < TRAIN_LIMIT_MINUTES * 60 + 60, took
+    state = json.loads((runs / out["run_dir"].removeprefix("run:") / "training" / "state.json").read_text())
+    assert 0 < state["step"] < 1_000_000, state["step"]  # saved where it stopped: resumable
+    assert not stale.exists() and not (runs / ".owners" / stale.name).exists()
+    assert (runs / alices_run["run_dir"].removeprefix("run:")).is_dir(), "a recent run stays"
+    again = named(alice.predict(**train_args(images, steps=2, preview_every=10), api_name="/train"))
+    assert again["status"].startswith("✅ Finished 2 steps."), again["status"]
     shared_app.assert_alive()
     assert shared_app.unexpected_errors() == [], shared_app.log_tail()
 

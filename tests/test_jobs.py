@@ -126,6 +126,44 @@ def test_only_the_owner_token_stops_a_job() -> None:
     assert job.status == "stopped" and len(events) < 50
 
 
+def endless_work(job: Job) -> Iterator[dict[str, int]]:
+    """A job that would never end by itself: an event every 10 ms until it is cancelled."""
+    step = 0
+    while not job.cancel.is_set():
+        step += 1
+        yield {"step": step, "total": 10**9}
+        time.sleep(0.01)
+
+
+def test_a_time_limit_stops_a_job_the_way_stop_does_and_frees_the_device() -> None:
+    manager = JobManager()
+    start = time.monotonic()
+    job = manager.start("training", "cpu", endless_work, describe=describe, time_limit_s=0.4)
+    events = wait_finished(job)
+    took = time.monotonic() - start
+    assert job.status == "stopped" and job.limit_reached, (job.status, job.limit_reached)
+    assert 0.4 <= took < 5, took
+    assert len(events) > 5  # it ran until the limit, not less
+    assert manager.start("training", "cpu", gated_work(threading.Event(), steps=1), describe=describe) is not None
+
+
+def test_a_job_that_ends_before_its_limit_or_is_stopped_is_not_marked() -> None:
+    manager = JobManager()
+    done = manager.start("training", "cpu", gated_work(threading.Event(), steps=3, hold_at=9), time_limit_s=5)
+    wait_finished(done)
+    assert done.status == "done" and not done.limit_reached
+    stopped = manager.start("training", "cpu", endless_work, time_limit_s=5)
+    wait_until(lambda: len(stopped.events) > 2, "a few events")
+    assert stopped.stop(stopped.token)
+    wait_finished(stopped)
+    assert stopped.status == "stopped" and not stopped.limit_reached
+    unlimited = manager.start("training", "cpu", endless_work)
+    time.sleep(0.3)
+    assert not unlimited.finished and unlimited.time_limit_s == 0
+    unlimited.stop(unlimited.token)
+    wait_finished(unlimited)
+
+
 @pytest.mark.parametrize(("error", "expected"), [
     (RuntimeError("boom"), "RuntimeError: boom"),
     (GandemoError("The images could not be read."), "The images could not be read."),

@@ -23,7 +23,9 @@ from ..access import (
     is_shared,
     max_upload_bytes,
     new_owner_key,
+    prune_runs,
     run_handle,
+    train_time_limit_s,
     visible_runs,
     visitor_run,
 )
@@ -282,6 +284,9 @@ class _View:
                 status += " · " + t("train.status.growing", lang, size=f"{ev.growing}×{ev.growing}")
         if job.status == "done":
             status = t("train.status.done", lang, steps=ev.step if ev else 0)
+        elif job.status == "stopped" and job.limit_reached:
+            status = t("train.status.time_limit", lang, step=ev.step if ev else 0,
+                       minutes=f"{job.time_limit_s / 60:g}")
         elif job.status == "stopped":
             status = t("train.status.stopped", lang, step=ev.step if ev else 0)
         elif job.status == "error":
@@ -472,18 +477,23 @@ def _start_job(values: dict[str, Any]) -> tuple[Job, dict[str, str]]:
         raise gr.Error(t("train.error.busy", progress=_progress_of(busy)), title=t("train.error.busy.title"))
     owner = _owner_key(job_info)
     resume_dir = visitor_run(resume, owner, need_owner=True) if resume else None
+    prune_runs(keep=(resume_dir,) if resume_dir else ())  # a shared server's runs stay within their budget
     intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha)
     trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume_dir, epochs=epochs)
     if not resume:  # a resumed run keeps its saved settings; a new one checkpoints 4 times (every 100+ steps)
         trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
     claim_run(trainer.out_dir, owner)
-    gr.Info(_summary_text(summary))
+    limit_s = train_time_limit_s()
+    info_text = _summary_text(summary)
+    if limit_s:
+        info_text += " " + t("train.info.time_limit", minutes=f"{limit_s / 60:g}")
+    gr.Info(info_text)
     # on the CPU the job trains in a process of its own (gandemo.train_process): no GIL shared with visitors
     runner: Trainer | TrainingProcess = trainer
     if use_process(trainer.device):
         runner = TrainingProcess(trainer, resumed=resume_dir is not None, nice=TRAIN_NICE)
     job = JOBS.start("training", str(trainer.device), lambda j: runner.train(j.cancel), describe=_describe,
-                     nice=TRAIN_NICE if runner is trainer else 0)
+                     nice=TRAIN_NICE if runner is trainer else 0, time_limit_s=limit_s)
     job.run_dir = run_handle(trainer.out_dir)  # type: ignore[attr-defined]
     job.trainer = runner  # type: ignore[attr-defined]  # for /set_learning_rate (its owner only)
     return job, {"job_id": job.id, "token": job.token, "owner": owner}
