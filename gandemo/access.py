@@ -215,6 +215,7 @@ def model_source(source: str) -> tuple[str, bool]:
 SHARED_TRAIN_MAX_MINUTES = 30.0
 SHARED_RUNS_MAX_AGE_HOURS = 48.0
 SHARED_RUNS_QUOTA = "10GB"
+SHARED_LAB_RUN_MAX_SECONDS = 60.0  # one /lab_run call ($GANDEMO_LAB_RUN_MAX_SECONDS)
 
 
 def _env_number(name: str, default: float) -> float:
@@ -233,6 +234,11 @@ def _env_number(name: str, default: float) -> float:
 def train_time_limit_s() -> float:
     """Seconds a training job may run before it is stopped and saved (0: no limit)."""
     return 60 * _env_number("GANDEMO_TRAIN_MAX_MINUTES", SHARED_TRAIN_MAX_MINUTES if is_shared() else 0)
+
+
+def lab_run_limit_s() -> float:
+    """Seconds one /lab_run call may compute (0: no limit)."""
+    return _env_number("GANDEMO_LAB_RUN_MAX_SECONDS", SHARED_LAB_RUN_MAX_SECONDS if is_shared() else 0)
 
 
 def runs_budget() -> tuple[float, int]:

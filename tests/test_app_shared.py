@@ -29,7 +29,7 @@ TRAIN_LIMIT_MINUTES = 0.75  # a training job's limit on this server (45 s)
 
 def _shared_env(workdir: Path) -> dict[str, str]:
     return {**single_thread_env(workdir), "GANDEMO_MODE": "shared", "GANDEMO_MAX_FILE_SIZE": str(UPLOAD_LIMIT),
-            "GANDEMO_TRAIN_MAX_MINUTES": str(TRAIN_LIMIT_MINUTES)}
+            "GANDEMO_TRAIN_MAX_MINUTES": str(TRAIN_LIMIT_MINUTES), "GANDEMO_LAB_RUN_MAX_SECONDS": "3"}
 
 
 shared_app = shared_app_fixture(SharedApp("gandemo-shared-app-", _shared_env), "The app in shared mode, 300 kB uploads.")
@@ -148,6 +148,21 @@ def test_a_stranger_cannot_hold_the_trainer_or_keep_runs_forever(
     assert (runs / alices_run["run_dir"].removeprefix("run:")).is_dir(), "a recent run stays"
     again = named(alice.predict(**train_args(images, steps=2, preview_every=10), api_name="/train"))
     assert again["status"].startswith("✅ Finished 2 steps."), again["status"]
+    shared_app.assert_alive()
+    assert shared_app.unexpected_errors() == [], shared_app.log_tail()
+
+
+def test_a_lab_run_fits_the_servers_time_budget(mallory: Client, shared_app: AppProcess) -> None:
+    """Hours of Lab training asked for in one call (the biggest networks, batch and D/G steps): refused
+    after a few steps, with the number of steps that would fit; an ordinary run still goes through."""
+    heavy = {"g_layers": 4, "g_units": 128, "d_layers": 4, "d_units": 128, "d_steps": 10, "g_steps": 10,
+             "batch_size": 1024, "gp_weight": 10, "minibatch_discrimination": True}
+    start = time.monotonic()
+    with pytest.raises(AppError, match=r"at most \d+ steps fit in the 3 s a run may take on this server"):
+        mallory.predict(**heavy, steps=20_000, api_name="/lab_run")
+    assert time.monotonic() - start < 30
+    _, metrics = mallory.predict(steps=50, api_name="/lab_run")
+    assert metrics["steps"] == 50
     shared_app.assert_alive()
     assert shared_app.unexpected_errors() == [], shared_app.log_tail()
 

@@ -344,6 +344,29 @@ def test_run_lab_returns_image_metrics_and_frames_and_caps_its_length():
         run_lab(small(), steps=10, frames=121)
 
 
+HEAVY = {"g_layers": 4, "g_units": 128, "d_layers": 4, "d_units": 128, "d_steps": 10, "g_steps": 10,
+         "batch_size": 1024, "gp_weight": 10.0, "minibatch_discrimination": True}
+
+
+def test_a_run_over_its_time_budget_is_refused_after_a_few_steps_and_says_what_fits():
+    import time
+
+    from gandemo.lab.runner import PROBE_STEPS, LabRunTooLongError
+
+    start = time.perf_counter()
+    with pytest.raises(LabRunTooLongError) as err:
+        run_lab(LabConfig(**HEAVY), steps=20_000, size=128, time_budget_s=0.5)
+    took = time.perf_counter() - start
+    message = str(err.value)
+    fit = int(message.split("at most ")[1].split(" steps")[0])
+    assert 1 <= fit < 20_000 and "asked for 20000" in message and "0.5 s" in message, message
+    per_step = float(message.split("about ")[1].split(" s per step")[0])
+    assert took < PROBE_STEPS * per_step * 3 + 2, (took, per_step)  # judged after the probe, not at the end
+    # the same run within its budget, and any run without one, go to the end
+    assert run_lab(small(), steps=30, size=128, time_budget_s=30).metrics["steps"] == 30
+    assert run_lab(small(), steps=30, size=128).metrics["steps"] == 30
+
+
 def test_presets_are_the_named_five_with_valid_configs_and_cures():
     assert list(PRESETS) == ["default", "mode-collapse", "d-overpowers", "lr-too-high", "vanishing-gradient"]
     for name, preset in PRESETS.items():

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..access import lab_run_limit_s
 from ..errors import InvalidInputError
 from ..i18n import t
 from ..lab.config import DATASETS, FIELD_RULES, MAX_STEPS, LabConfig, check_value
@@ -33,6 +34,9 @@ STATS_INTERVAL_S = 0.5
 FRAME_COST_S = 0.04  # steps + drawing + encoding of one frame at the default speed, on one core
 CORES = max(1, os.cpu_count() or 1)
 CONCURRENCY = {"concurrency_id": "lab", "concurrency_limit": LABS.max_labs}
+# /lab_run computes a whole run in one call (up to its time budget on a shared server): one at a time per core,
+# in a queue of its own, so such calls never take the slots of the class's playing labs
+RUN_CONCURRENCY = {"concurrency_id": "lab-run", "concurrency_limit": CORES}
 VIEW_SIZE = 440
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1]
 # the settings every lab handler (and the /lab_run endpoint) takes, in this order
@@ -372,7 +376,7 @@ def lab_run(*args: Any) -> tuple[str, dict[str, Any]]:
         raise InvalidInputError(t("lab.error.steps", max=MAX_STEPS))
     config = config_from(_settings(tuple(values)))
     show = set(layers or LAYERS) & LAYERS
-    result = run_lab(config, steps, size=VIEW_SIZE, show=show, labels=_labels())
+    result = run_lab(config, steps, size=VIEW_SIZE, show=show, labels=_labels(), time_budget_s=lab_run_limit_s())
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.metrics.items()}
     path = png_file(result.image, output_dir("lab-run") / f"lab-{steps}.png")
     return path, metrics
@@ -482,6 +486,6 @@ def build_lab_tab(tr: Localizer) -> dict[str, dict[str, Any]]:
                  cancels=[playing], **CONCURRENCY)
     cure.click(apply_cure, preset, [*settings, view, stats, preset_text], api_visibility="private", **CONCURRENCY)
     use_sketch.click(sketch_to_points, sketch, [points, dataset], api_visibility="private", **CONCURRENCY)
-    run_btn.click(lab_run, [*settings, run_steps, layers], [view, run_metrics], api_name="lab_run", **CONCURRENCY)
+    run_btn.click(lab_run, [*settings, run_steps, layers], [view, run_metrics], api_name="lab_run", **RUN_CONCURRENCY)
     return {"show": {"fn": lab_show, "inputs": [*settings, layers], "outputs": [view, stats], **CONCURRENCY},
             "redraw": {"fn": lab_redraw, "inputs": [layers], "outputs": [view, stats], **CONCURRENCY}}
