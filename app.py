@@ -16,6 +16,7 @@ from gandemo.access import (
     MODES,
     configure,
     format_size,
+    intake_pixel_budget,
     lab_run_limit_s,
     mode_for_launch,
     parse_size,
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["GANDEMO_MAX_FILE_SIZE"] = str(max_upload)
     try:  # a mistyped budget stops the launch, not a visitor's first training job
         train_limit, (runs_age, runs_quota), lab_limit = train_time_limit_s(), runs_budget(), lab_run_limit_s()
+        pixel_budget = intake_pixel_budget()
     except GandemoError as e:
         p.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -70,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         "training jobs: %s; runs: %s, %s", f"at most {train_limit / 60:g} min each" if train_limit else "no time limit",
         f"deleted {runs_age / 3600:g} h after their last write" if runs_age else "kept",
         f"at most {format_size(runs_quota)} in all" if runs_quota else "no quota")
-    logging.getLogger("gandemo").info("a /lab_run call: %s", f"at most {lab_limit:g} s" if lab_limit else "no time limit")
+    logging.getLogger("gandemo").info(
+        "a /lab_run call: %s; one upload of training images decodes %s",
+        f"at most {lab_limit:g} s" if lab_limit else "no time limit",
+        f"at most {pixel_budget / 1e6:g} megapixels" if pixel_budget else "without a budget")
     # Gradio summarises its event log with pandas after every event (GRADIO_ANALYTICS_CACHE_FREQUENCY=1) for a
     # monitoring page this app doesn't enable: 13-40 ms of CPU per call, most of a /generate call's own cost
     # (benchmarks/classroom_load.py). Summarise rarely instead; the queue reads these when the app is built.

@@ -216,6 +216,9 @@ SHARED_TRAIN_MAX_MINUTES = 30.0
 SHARED_RUNS_MAX_AGE_HOURS = 48.0
 SHARED_RUNS_QUOTA = "10GB"
 SHARED_LAB_RUN_MAX_SECONDS = 60.0  # one /lab_run call ($GANDEMO_LAB_RUN_MAX_SECONDS)
+# the pixels one upload may decode ($GANDEMO_INTAKE_MAX_MEGAPIXELS): a 10 kB PNG can decode to 89 megapixels. 2,000
+# is e.g. 160 PNG photos of 12 megapixels, or 10,000 JPEG photos (decoded at 1/8 scale), in about 5 s of CPU
+SHARED_INTAKE_MAX_MEGAPIXELS = 2000.0
 
 
 def _env_number(name: str, default: float) -> float:
@@ -239,6 +242,11 @@ def train_time_limit_s() -> float:
 def lab_run_limit_s() -> float:
     """Seconds one /lab_run call may compute (0: no limit)."""
     return _env_number("GANDEMO_LAB_RUN_MAX_SECONDS", SHARED_LAB_RUN_MAX_SECONDS if is_shared() else 0)
+
+
+def intake_pixel_budget() -> int:
+    """Pixels one upload of training images may decode (0: no budget)."""
+    return int(1e6 * _env_number("GANDEMO_INTAKE_MAX_MEGAPIXELS", SHARED_INTAKE_MAX_MEGAPIXELS if is_shared() else 0))
 
 
 def runs_budget() -> tuple[float, int]:

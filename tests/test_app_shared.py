@@ -29,7 +29,8 @@ TRAIN_LIMIT_MINUTES = 0.75  # a training job's limit on this server (45 s)
 
 def _shared_env(workdir: Path) -> dict[str, str]:
     return {**single_thread_env(workdir), "GANDEMO_MODE": "shared", "GANDEMO_MAX_FILE_SIZE": str(UPLOAD_LIMIT),
-            "GANDEMO_TRAIN_MAX_MINUTES": str(TRAIN_LIMIT_MINUTES), "GANDEMO_LAB_RUN_MAX_SECONDS": "3"}
+            "GANDEMO_TRAIN_MAX_MINUTES": str(TRAIN_LIMIT_MINUTES), "GANDEMO_LAB_RUN_MAX_SECONDS": "3",
+            "GANDEMO_INTAKE_MAX_MEGAPIXELS": "20"}
 
 
 shared_app = shared_app_fixture(SharedApp("gandemo-shared-app-", _shared_env), "The app in shared mode, 300 kB uploads.")
@@ -163,6 +164,22 @@ def test_a_lab_run_fits_the_servers_time_budget(mallory: Client, shared_app: App
     assert time.monotonic() - start < 30
     _, metrics = mallory.predict(steps=50, api_name="/lab_run")
     assert metrics["steps"] == 50
+    shared_app.assert_alive()
+    assert shared_app.unexpected_errors() == [], shared_app.log_tail()
+
+
+def test_small_files_that_decode_huge_stop_at_the_uploads_pixel_budget(mallory: Client, shared_app: AppProcess,
+                                                                       tmp_path: Path) -> None:
+    from PIL import Image
+
+    bombs = []
+    for i in range(8):  # 9 megapixels each in a few kB; the server decodes 20 megapixels per upload here
+        bombs.append(tmp_path / f"bomb{i}.png")
+        Image.new("1", (3000, 3000)).save(bombs[-1])
+    start = time.monotonic()
+    with pytest.raises(AppError, match="Only 2 of 8 files are usable images.*6 over the decoding budget"):
+        mallory.predict(**train_args(bombs, steps=2), api_name="/train")
+    assert time.monotonic() - start < 30
     shared_app.assert_alive()
     assert shared_app.unexpected_errors() == [], shared_app.log_tail()
 

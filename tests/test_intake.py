@@ -177,6 +177,31 @@ def test_max_pixels_option_refuses_from_the_header(tmp_path: Path) -> None:
     assert data.skipped[0][1].startswith("too large: 300x200")
 
 
+def test_an_upload_decodes_at_most_its_pixel_budget() -> None:
+    """Small files that decode huge (a 1-bit PNG of 3000x3000 is a few kB): once the upload's images have
+    decoded the budget, the rest are skipped before decoding, with a reason; small images still fit."""
+    bomb = io.BytesIO()
+    Image.new("1", (3000, 3000)).save(bomb, "PNG")
+    assert len(bomb.getvalue()) < 20_000
+    small = [(f"ok{i}.png", image_bytes(noise_image((64, 64), i), "PNG")) for i in range(8)]
+    sources = [(f"bomb{i}.png", bomb.getvalue()) for i in range(5)] + small
+    data = load_images(sources, opts(min_images=0, max_total_pixels=20_000_000))  # two bombs fit, not three
+    assert data.names == ["bomb0.png", "bomb1.png", *[name for name, _ in small]], data.names
+    assert [name for name, _ in data.skipped] == ["bomb2.png", "bomb3.png", "bomb4.png"]
+    assert {reason_keyword(r) for _, r in data.skipped} == {"over the decoding budget"}
+    assert "decoded 18 megapixels, this one needs 9 more, the limit is 20" in data.skipped[0][1], data.skipped[0][1]
+    assert len(load_images(sources, opts(min_images=0)).names) == 13  # no budget, nothing skipped
+
+
+def test_a_jpeg_counts_against_the_budget_at_its_reduced_decode_size() -> None:
+    from gandemo.intake.decode import prepare
+
+    photo = image_bytes(noise_image((2000, 1600), 3), "JPEG")
+    prepared = prepare(io.BytesIO(photo), opts(size=32, max_total_pixels=10**6), allowance=10**6)
+    assert prepared.decoded_pixels == 250 * 200  # 1/8 scale: still at least twice the 32 px target
+    assert prepared.source_size == (2000, 1600)
+
+
 def test_exif_orientation_with_padding(corpus: list[Case], fillers: list[Path]) -> None:
     rotated = next(c.path for c in corpus if c.id == "exif-rotated-jpeg")
     data = load_images([rotated, *fillers], opts(fit="pad", pad_color="black", channels=3))

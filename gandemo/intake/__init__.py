@@ -43,6 +43,7 @@ def load_images(sources: Sources, options: IntakeOptions | None = None, progress
     prepared: list[Prepared] = []
     names: list[str] = []
     failed: list[tuple[int, str, str]] = []
+    spent = 0  # pixels decoded so far, against options.max_total_pixels
     with ExitStack() as stack:
         found = collect(sources, options, stack)
         total = len(found.candidates)
@@ -51,7 +52,9 @@ def load_images(sources: Sources, options: IntakeOptions | None = None, progress
                 if candidate.nbytes > options.max_file_bytes:
                     raise Unusable(f"too large: {human_bytes(candidate.nbytes)}, the limit is {human_bytes(options.max_file_bytes)}")
                 with candidate.open() as fp:
-                    prepared.append(prepare(fp, options))
+                    image = prepare(fp, options, options.max_total_pixels - spent if options.max_total_pixels else None)
+                prepared.append(image)
+                spent += image.decoded_pixels
                 names.append(candidate.name)
             except Unusable as why:
                 failed.append((candidate.seq, candidate.name, str(why)))

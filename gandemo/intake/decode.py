@@ -38,15 +38,23 @@ class Prepared:
     transparent: bool  # the image itself (not the padding) has alpha below 255 somewhere
     source_size: tuple[int, int]
     animated: bool
+    decoded_pixels: int = 0  # what decoding it cost: its pixels at the size it was decoded
 
 
-def prepare(fp: BinaryIO, options: IntakeOptions) -> Prepared:
+def prepare(fp: BinaryIO, options: IntakeOptions, allowance: int | None = None) -> Prepared:
+    """Decode and frame one image; ``allowance``: the most pixels it may decode (what is left of the
+    upload's budget), checked before decoding."""
     im = _open(fp, options)
     width, height = im.size
     animated = _is_animated(im)
     if im.format in ("JPEG", "MPO"):
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= 2x the target.
         im.draft(im.mode if im.mode in ("RGB", "L") else None, (2 * options.size, 2 * options.size))
+    decoded = im.size[0] * im.size[1]
+    if allowance is not None and decoded > allowance:
+        spent = options.max_total_pixels - allowance
+        raise Unusable(f"over the decoding budget: the images before it decoded {spent / 1e6:.0f} megapixels, "
+                       f"this one needs {decoded / 1e6:.0f} more, the limit is {options.max_total_pixels / 1e6:.0f}")
     _load(im)
     try:
         if im.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):
@@ -60,7 +68,7 @@ def prepare(fp: BinaryIO, options: IntakeOptions) -> Prepared:
     pixels = np.asarray(framed)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    return Prepared(pixels, framed.mode, gray, transparent, (width, height), animated)
+    return Prepared(pixels, framed.mode, gray, transparent, (width, height), animated, decoded)
 
 
 def _open(fp: BinaryIO, options: IntakeOptions) -> Image.Image:

@@ -45,6 +45,9 @@ class IntakeOptions:
     max_file_bytes: a single file (or zip entry) larger than this is skipped.
     max_pixels: an image whose header claims more pixels is skipped without decoding
         (default: Pillow's decompression-bomb limit, which this can lower but not raise).
+    max_total_pixels: the whole upload's decoding budget (0: none). Once the images read so far have
+        decoded this many pixels (JPEGs count at their reduced decode size), the rest are skipped
+        ("over the decoding budget"): a shared server's guard against small files that decode huge.
     min_pixels: an image whose shorter side is below this is skipped as unusable.
     min_images: fewer usable images than this is an error (0 disables the check).
     small_warn_px: warn about images whose shorter side is below this (None: half of ``size``).
@@ -63,6 +66,7 @@ class IntakeOptions:
     max_uncompressed_bytes: int = 2 * 1024**3
     max_file_bytes: int = 100 * 1024**2
     max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485
+    max_total_pixels: int = 0
     min_pixels: int = 4
     min_images: int = 8
     small_warn_px: int | None = None
@@ -85,6 +89,8 @@ class IntakeOptions:
         for name in ("max_files", "max_zip_entries", "max_uncompressed_bytes", "max_file_bytes", "max_pixels"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"{name} must be at least 1.")
+        if int(self.max_total_pixels) < 0:
+            raise InvalidInputError("max_total_pixels must be 0 (no budget) or more.")
         if self.min_images < 0 or self.min_pixels < 1:
             raise InvalidInputError("min_images must be >= 0 and min_pixels >= 1.")
 

@@ -20,6 +20,7 @@ from PIL import Image
 from ..access import (
     claim_run,
     format_size,
+    intake_pixel_budget,
     is_shared,
     max_upload_bytes,
     new_owner_key,
@@ -478,7 +479,7 @@ def _start_job(values: dict[str, Any]) -> tuple[Job, dict[str, str]]:
     owner = _owner_key(job_info)
     resume_dir = visitor_run(resume, owner, need_owner=True) if resume else None
     prune_runs(keep=(resume_dir,) if resume_dir else ())  # a shared server's runs stay within their budget
-    intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha)
+    intake = IntakeOptions(size=config.image_size, fit=fit, alpha=alpha, max_total_pixels=intake_pixel_budget())
     trainer, summary = prepare_trainer(paths, config, intake=intake, resume=resume_dir, epochs=epochs)
     if not resume:  # a resumed run keeps its saved settings; a new one checkpoints 4 times (every 100+ steps)
         trainer.config.checkpoint_every = max(100, trainer.config.steps // 4)
@@ -592,7 +593,7 @@ def learn_from(files: Any, resolution: Any, fit: str, alpha: str) -> tuple[str, 
     if not paths:
         return "", None, "", gr.update(visible=True)
     size = int(resolution) if str(resolution).strip().isdigit() else TrainConfig().image_size
-    sheet = _sheet_for(paths, IntakeOptions(size=size, fit=fit, alpha=alpha))
+    sheet = _sheet_for(paths, IntakeOptions(size=size, fit=fit, alpha=alpha, max_total_pixels=intake_pixel_budget()))
     picture = None
     if sheet.image is not None:  # whole-number enlargement (crisp pixels) to about the box's size
         shown = upscale(sheet.image, sheet_scale(sheet.image))
