@@ -171,10 +171,18 @@ def register_upload(path: str | Path) -> str:
     return UPLOAD_PREFIX + key
 
 
+def forget_upload(handle: str) -> None:
+    """Drop an upload's name (a file that turned out not to be weights must not take a place in the table)."""
+    with _lock:
+        _uploads.pop(handle[len(UPLOAD_PREFIX):], None)
+
+
 def upload_path(handle: str) -> Path:
     key = handle[len(UPLOAD_PREFIX):]
     with _lock:
         path = _uploads.get(key) if _UPLOAD_KEY.match(key) else None
+        if path is not None:  # the least recently used names go first, not the first registered
+            _uploads.move_to_end(key)
     if path is None or not path.is_file():
         raise AccessError("That uploaded file is no longer on the server: upload it again.")
     return path

@@ -295,5 +295,19 @@ def test_a_mistyped_budget_is_one_sentence(shared: Path, monkeypatch: pytest.Mon
         access.train_time_limit_s() if "TRAIN" in name else access.runs_budget()
 
 
+def test_an_upload_in_use_outlives_a_flood_and_a_forgotten_one_is_gone(tmp_path: Path) -> None:
+    mine = write_files(tmp_path / "mine", native_files(tiny_native())) / "model.safetensors"
+    handle = access.register_upload(mine)
+    for i in range(access.MAX_UPLOADS * 2):  # another visitor's uploads, while mine is in use
+        access.register_upload(tmp_path / f"junk{i}.safetensors")
+        if i % 100 == 0:
+            assert access.upload_path(handle) == mine
+    assert access.upload_path(handle) == mine
+    junk = access.register_upload(mine)
+    access.forget_upload(junk)
+    with pytest.raises(AccessError, match="upload it again"):
+        access.upload_path(junk)
+
+
 def test_local_messages_keep_paths(local: Path) -> None:
     assert access.redact_paths(f"{local}/run is damaged") == f"{local}/run is damaged"

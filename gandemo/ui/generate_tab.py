@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from ..access import is_shared, register_upload
+from ..access import forget_upload, is_shared, register_upload
 from ..errors import InvalidInputError
 from ..explore import frame_strip, interpolation_frames, latent_chart, layer_shapes, sample_grid, write_animation
 from ..gan.latent import latent_for_seed
@@ -74,7 +74,12 @@ def load_upload(file: str | None) -> tuple[dict[str, Any], str]:
     if not file:
         return gr.update(), t("generate.upload.hint")
     # a file that isn't weights is refused by hub.resolve, with the message every other source gets
-    return load_model(register_upload(Path(file if isinstance(file, str) else file.name)))
+    handle = register_upload(Path(file if isinstance(file, str) else file.name))
+    try:
+        return load_model(handle)
+    except Exception:
+        forget_upload(handle)  # junk uploads must not push other visitors' weights out of the table
+        raise
 
 
 class ResultCache:
