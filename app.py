@@ -19,6 +19,7 @@ from gandemo.access import (
     intake_pixel_budget,
     lab_run_limit_s,
     mode_for_launch,
+    outputs_quota,
     parse_size,
     runs_budget,
     train_time_limit_s,
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["GANDEMO_MAX_FILE_SIZE"] = str(max_upload)
     try:  # a mistyped budget stops the launch, not a visitor's first training job
         train_limit, (runs_age, runs_quota), lab_limit = train_time_limit_s(), runs_budget(), lab_run_limit_s()
-        pixel_budget = intake_pixel_budget()
+        pixel_budget, downloads_quota = intake_pixel_budget(), outputs_quota()
     except GandemoError as e:
         p.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         "training jobs: %s; runs: %s, %s", f"at most {train_limit / 60:g} min each" if train_limit else "no time limit",
         f"deleted {runs_age / 3600:g} h after their last write" if runs_age else "kept",
         f"at most {format_size(runs_quota)} in all" if runs_quota else "no quota")
+    logging.getLogger("gandemo").info("downloads: kept an hour%s", f", at most {format_size(downloads_quota)} in all"
+                                      if downloads_quota else "")
     logging.getLogger("gandemo").info(
         "a /lab_run call: %s; one upload of training images decodes %s",
         f"at most {lab_limit:g} s" if lab_limit else "no time limit",

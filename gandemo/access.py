@@ -223,6 +223,9 @@ def model_source(source: str) -> tuple[str, bool]:
 SHARED_TRAIN_MAX_MINUTES = 30.0
 SHARED_RUNS_MAX_AGE_HOURS = 48.0
 SHARED_RUNS_QUOTA = "10GB"
+# the downloads of all requests together (grids, GIFs, checkpoint zips; each is also copied once into Gradio's
+# cache), beyond their one hour: the least recently written go first ($GANDEMO_OUTPUTS_QUOTA)
+SHARED_OUTPUTS_QUOTA = "5GB"
 SHARED_LAB_RUN_MAX_SECONDS = 60.0  # one /lab_run call ($GANDEMO_LAB_RUN_MAX_SECONDS)
 # the pixels one upload may decode ($GANDEMO_INTAKE_MAX_MEGAPIXELS): a 10 kB PNG can decode to 89 megapixels. 2,000
 # is e.g. 160 PNG photos of 12 megapixels, or 10,000 JPEG photos (decoded at 1/8 scale), in about 5 s of CPU
@@ -265,8 +268,8 @@ def runs_budget() -> tuple[float, int]:
     return age, quota
 
 
-def _run_usage(folder: Path) -> tuple[float, int]:
-    """(when the run was last written, its bytes)."""
+def _usage(folder: Path) -> tuple[float, int]:
+    """(when anything in ``folder`` was last written, its bytes)."""
     last, size = folder.stat().st_mtime, 0
     for path in folder.rglob("*"):
         try:
@@ -278,38 +281,55 @@ def _run_usage(folder: Path) -> tuple[float, int]:
     return last, size
 
 
-def prune_runs(keep: tuple[str | Path, ...] = (), now: float | None = None) -> list[str]:
-    """Delete runs beyond ``runs_budget()``: first those untouched for longer than the max age, then the
-    least recently written until all runs fit the quota. Runs named in ``keep`` (a running job's, the one
-    being resumed) stay. Returns the names deleted, oldest first."""
-    max_age, quota = runs_budget()
-    if not max_age and not quota:
+def prune_folders(root: Path, max_age_s: float = 0, quota: int = 0, keep: tuple[str | Path, ...] = (),
+                  spare_newer_than_s: float = 0, now: float | None = None) -> list[Path]:
+    """Delete the folders in ``root`` (not hidden ones, not links) that nothing wrote to for ``max_age_s``, then the
+    least recently written until all fit in ``quota`` bytes; 0 turns either off. Folders named in ``keep``, and
+    those written in the last ``spare_newer_than_s``, stay. Returns the folders deleted, oldest first."""
+    if not max_age_s and not quota:
         return []
     import shutil
 
-    root = runs_root()
     kept = {Path(k).name for k in keep}
-    runs = []
+    folders = []
     for folder in root.iterdir():
-        if folder.name.startswith(".") or not folder.is_dir() or folder.is_symlink():
+        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
             continue
         try:
-            runs.append((*_run_usage(folder), folder))
+            folders.append((*_usage(folder), folder))
         except OSError:
             continue
-    runs.sort(key=lambda r: r[0])
+    folders.sort(key=lambda f: f[0])
     now = time.time() if now is None else now
-    total = sum(size for _, size, _ in runs)
+    total = sum(size for _, size, _ in folders)
     removed = []
-    for last, size, folder in runs:
-        if folder.name in kept:
+    for last, size, folder in folders:
+        if folder.name in kept or now - last < spare_newer_than_s:
             continue
-        if (max_age and now - last > max_age) or (quota and total > quota):
+        if (max_age_s and now - last > max_age_s) or (quota and total > quota):
             shutil.rmtree(folder, ignore_errors=True)
-            (root / OWNERS_DIR / folder.name).unlink(missing_ok=True)
             total -= size
-            removed.append(folder.name)
+            removed.append(folder)
     return removed
+
+
+def prune_runs(keep: tuple[str | Path, ...] = (), now: float | None = None) -> list[str]:
+    """Delete runs beyond ``runs_budget()``: first those untouched for longer than the max age, then the
+    least recently written until all runs fit the quota. Runs named in ``keep`` (a running job's, the one
+    being resumed) stay, and so does each run's owner record only while its run does. Returns the names
+    deleted, oldest first."""
+    max_age, quota = runs_budget()
+    root = runs_root()
+    removed = prune_folders(root, max_age, quota, keep=keep, now=now)
+    for folder in removed:
+        (root / OWNERS_DIR / folder.name).unlink(missing_ok=True)
+    return [folder.name for folder in removed]
+
+
+def outputs_quota() -> int:
+    """Bytes the downloadable files of all requests may take ($GANDEMO_OUTPUTS_QUOTA; 0: no quota)."""
+    text = os.environ.get("GANDEMO_OUTPUTS_QUOTA", "").strip() or (SHARED_OUTPUTS_QUOTA if is_shared() else "0")
+    return 0 if text == "0" else parse_size(text, "GANDEMO_OUTPUTS_QUOTA")
 
 
 # ---------------------------------------------------------------------------- upload size

@@ -287,12 +287,38 @@ def test_local_runs_are_kept_unless_a_budget_is_set(local: Path, monkeypatch: py
     ("GANDEMO_TRAIN_MAX_MINUTES", "-5", "0 (no limit) or a positive number"),
     ("GANDEMO_RUNS_MAX_AGE_HOURS", "nan", "0 (no limit) or a positive number"),
     ("GANDEMO_RUNS_QUOTA", "lots", "GANDEMO_RUNS_QUOTA looks like 200MB"),
+    ("GANDEMO_OUTPUTS_QUOTA", "5 gigs", "GANDEMO_OUTPUTS_QUOTA looks like 200MB"),
+    ("GANDEMO_LAB_RUN_MAX_SECONDS", "one minute", "must be a number"),
+    ("GANDEMO_INTAKE_MAX_MEGAPIXELS", "-1", "0 (no limit) or a positive number"),
 ])
 def test_a_mistyped_budget_is_one_sentence(shared: Path, monkeypatch: pytest.MonkeyPatch,
                                            name: str, value: str, expected: str) -> None:
     monkeypatch.setenv(name, value)
+    reader = {"GANDEMO_TRAIN_MAX_MINUTES": access.train_time_limit_s, "GANDEMO_OUTPUTS_QUOTA": access.outputs_quota,
+              "GANDEMO_LAB_RUN_MAX_SECONDS": access.lab_run_limit_s,
+              "GANDEMO_INTAKE_MAX_MEGAPIXELS": access.intake_pixel_budget}.get(name, access.runs_budget)
     with pytest.raises(GandemoError, match=re.escape(expected)):
-        access.train_time_limit_s() if "TRAIN" in name else access.runs_budget()
+        reader()
+
+
+def test_downloads_beyond_the_quota_go_oldest_first_but_not_one_being_sent(shared: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("GANDEMO_OUTPUTS_QUOTA", "3MB")
+    folders = []
+    for i, minutes_ago in enumerate((50, 40, 30, 1)):  # the last was written a minute ago
+        folder = outputs / f"train-{i}"
+        folder.mkdir(parents=True)
+        (folder / "run.zip").write_bytes(b"\0" * 10**6)
+        _age(folder, minutes_ago * 60)
+        folders.append(folder)
+    removed = access.prune_folders(outputs, 3600, access.outputs_quota(), spare_newer_than_s=120)
+    assert removed == folders[:1] and all(f.is_dir() for f in folders[1:])
+    _age(folders[1], 2 * 3600)  # past the hour
+    assert access.prune_folders(outputs, 3600, access.outputs_quota(), spare_newer_than_s=120) == [folders[1]]
+    monkeypatch.setenv("GANDEMO_OUTPUTS_QUOTA", "1MB")  # over quota, but the newest is still being sent
+    assert access.prune_folders(outputs, 3600, access.outputs_quota(), spare_newer_than_s=120) == [folders[2]]
+    assert folders[3].is_dir()
 
 
 def test_an_upload_in_use_outlives_a_flood_and_a_forgotten_one_is_gone(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import secrets
-import shutil
 import tempfile
 import time
 import traceback
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 import gradio as gr
 from PIL import Image
 
-from ..access import is_shared, redact_paths
+from ..access import is_shared, outputs_quota, prune_folders, redact_paths
 from ..errors import GandemoError, InvalidInputError
 from ..generator import GeneratorCache
 from ..hub import bundled_models
@@ -201,9 +200,7 @@ class PreviewFiles:
 
 
 def _prune(now: float) -> None:
-    for old in OUTPUT_ROOT.iterdir():
-        try:
-            if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
+    """Request folders older than an hour go; on a shared server also the oldest beyond the outputs quota (but
+    not one written in the last two minutes: its request may still be sending it)."""
+    with contextlib.suppress(OSError, GandemoError):
+        prune_folders(OUTPUT_ROOT, OUTPUT_MAX_AGE_S, outputs_quota(), spare_newer_than_s=120, now=now)
