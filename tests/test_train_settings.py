@@ -214,3 +214,15 @@ def test_a_new_field_appears_in_the_cli_validate_and_the_tab() -> None:
         widget = train_tab.setting_widget(Localizer(), "warmup_steps", Patched)
     assert isinstance(widget, gr.Number) and (widget.minimum, widget.maximum, widget.value) == (0, 100, 0)
     assert train_tab.config_from_widgets({"warmup_steps": 7}, Patched).warmup_steps == 7
+
+
+def test_an_upload_list_that_names_a_folder_is_refused(tmp_path) -> None:
+    """Gradio uploads are files; a folder path sent over the API (the upload folder itself) would make the
+    intake walk every visitor's uploads."""
+    from gandemo.errors import InvalidInputError
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"\x89PNG")
+    assert train_tab._upload_paths([str(image)]) == [str(image)]
+    with pytest.raises(InvalidInputError, match="a folder can't be uploaded"):
+        train_tab._upload_paths([str(image), str(tmp_path)])

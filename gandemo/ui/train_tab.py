@@ -520,7 +520,12 @@ SKIPS_LISTED = 4  # skipped files named in the summary line; the rest are counte
 
 
 def _upload_paths(files: Any) -> list[str]:
-    return [f if isinstance(f, str) else f.name for f in (files or [])]
+    """The uploaded files' paths. Uploads are files: a folder (the upload folder itself, sent over the API)
+    would make the intake walk everything in it, other visitors' uploads included."""
+    paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+    if any(Path(p).is_dir() for p in paths):
+        raise InvalidInputError(t("train.error.folder"))
+    return paths
 
 
 def _sheet_for(paths: list[str], options: IntakeOptions) -> ContactSheet:
