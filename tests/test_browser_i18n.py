@@ -122,6 +122,13 @@ def visit_every_tab(page: Page, step: Step, lang: str) -> None:
         headers = shown_tab(page).locator("th")
         expect(headers.filter(has_text=t("style.content", lang))).to_have_count(1)
         expect(headers.filter(has_text=t("style.styles", lang))).to_have_count(1)
+    with step(f"{lang}: an example row sets the images and keeps the labels in {lang}"):
+        shown_tab(page).locator("tbody tr").first.click()
+        expect(page.locator("#style-content img")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.wait_for_timeout(300)  # the same update carries any properties besides the value
+        expect(page.locator("#style-content")).to_contain_text(t("style.content", lang))
+        expect(page.locator("#style-images")).to_contain_text(t("style.styles", lang))
+        expect(page.locator("#style-content")).not_to_contain_text(t("style.content", other(lang)))
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])

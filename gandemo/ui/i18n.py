@@ -57,6 +57,16 @@ def request_language(request: gr.Request | None) -> str:
     return pick_language(forced, headers.get("accept-language"))
 
 
+def keep_page_language(examples: gr.Examples) -> None:
+    """A click on an example row must set the inputs' values only. Gradio's example loader sends each input
+    all of its build-time properties with the value, so the English labels came back on a Vietnamese page;
+    without the translatable ones there, the page keeps the labels its language gave it."""
+    for props in getattr(examples, "input_component_props", None) or []:
+        for name in PROPS:
+            if name != "value":
+                props.pop(name, None)
+
+
 class Localizer:
     """Collects (component, {property: catalog key}) while the UI is built; sets the English texts
     at once, and gives the updates that switch every registered text to another language."""

@@ -17,7 +17,7 @@ from ..i18n import t, translate_message
 from ..style import DEFAULT_STYLE_LAYERS, StyleSettings, VGGFeatures, load_vgg19, stylize
 from ..style.gram_view import gram_heatmap
 from .common import PreviewFiles, gpu, human_errors, output_dir, png_file, whole_number
-from .i18n import Localizer, request_language
+from .i18n import Localizer, keep_page_language, request_language
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "style"
 
@@ -224,6 +224,7 @@ def build_style_tab(tr: Localizer) -> None:
     if examples:
         gallery = gr.Examples(examples, [content, styles], label=t("style.examples", "en"))
         tr(gallery.dataset, label="style.examples", headers=["style.content", "style.styles"])
+        keep_page_language(gallery)
     inputs = [content, styles, cw, sw, tvw, steps, size, optimizer, init, preserve, multiscale, blend, scale, pooling]
     run.click(arm_stop, None, None, queue=False, api_visibility="private").then(
         run_style, inputs, [result, plot, status, download], api_name="stylize",
