@@ -23,13 +23,15 @@ class Question:
         return len(self.correct) > 1
 
 
+# The options are in a fixed order (the same page for everyone in a class), with the right answers in
+# different places: a learner must not be able to score by always picking the first one.
 QUESTIONS = (
-    Question("generator", ("noise_to_image", "image_to_label", "image_to_noise"), frozenset({"noise_to_image"})),
+    Question("generator", ("image_to_label", "noise_to_image", "image_to_noise"), frozenset({"noise_to_image"})),
     Question("networks", ("one", "two", "three"), frozenset({"two"})),
-    Question("discriminator", ("real_probability", "an_image", "the_noise"), frozenset({"real_probability"})),
-    Question("problems", ("mode_collapse", "hyperparameters", "balance", "high_resolution", "needs_labels"),
+    Question("discriminator", ("an_image", "the_noise", "real_probability"), frozenset({"real_probability"})),
+    Question("problems", ("hyperparameters", "needs_labels", "mode_collapse", "high_resolution", "balance"),
              frozenset({"mode_collapse", "hyperparameters", "balance", "high_resolution"})),
-    Question("losses", ("opponents", "bug", "converged"), frozenset({"opponents"})),
+    Question("losses", ("bug", "converged", "opponents"), frozenset({"opponents"})),
     Question("style", ("gram", "pixels", "labels"), frozenset({"gram"})),
 )
 
