@@ -332,6 +332,36 @@ def test_render_frame_draws_a_dataset_without_modes_and_a_1d_noise():
     assert render_frame(lab, size=160).size == frame_size(160)
 
 
+def test_what_leaves_the_plane_is_cut_off_at_its_edge_not_drawn_over_the_charts():
+    import numpy as np
+
+    from gandemo.lab.data import VIEW
+
+    lab = Lab(small())
+    lab.run(20)
+    last = [m for m in lab.G.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():  # every generated point (and its grid and arrows) far to the right of the view
+        last.bias.copy_(torch.tensor([1.6 * VIEW, 0.0]))
+    size = 200
+    with_fakes = np.asarray(render_frame(lab, size=size, show={"fake", "manifold", "arrows"}))
+    without = np.asarray(render_frame(lab, size=size, show=set()))
+    assert np.array_equal(with_fakes[:, size:], without[:, size:]), "the charts beside the plane were drawn on"
+
+
+def test_the_charts_top_right_corner_is_free_for_the_pages_buttons():
+    """The page puts fullscreen and download buttons over the picture's top-right corner: the loss chart's
+    legend (which line is D, which is G) must not sit there, but after the title."""
+    import numpy as np
+
+    lab = Lab(small())
+    lab.run(20)
+    frame = np.asarray(render_frame(lab, size=440)).astype(int)
+    corner = frame[:14, -70:]  # the top chart's title band, under the buttons
+    assert (corner.max(axis=2) - corner.min(axis=2)).max() < 40, "coloured legend text in the corner"
+    title_band = frame[:14, 440:]
+    assert ((title_band.max(axis=2) - title_band.min(axis=2)) > 60).any(), "no legend at all"
+
+
 # --- one-call runs and presets --------------------------------------------------------------------
 
 def test_run_lab_returns_image_metrics_and_frames_and_caps_its_length():

@@ -177,10 +177,16 @@ def _plot(
     pad_l, pad_t, pad_b = 34, 16, 14
     px0, py0, px1, py1 = x0 + pad_l, y0 + pad_t, x1 - 6, y1 - pad_b
     draw.text((px0, y0 + 2), title, fill=(30, 30, 30), font=f)
-    legend_x = px1
-    for _, colour, name in reversed(series if len(series) > 1 else []):  # one series: the title says it
-        legend_x -= draw.textlength(name, font=f) + 6
+    # the legend follows the title, on the left: the page puts its fullscreen and download buttons over the
+    # picture's top-right corner, where the top chart's legend was hidden (right-aligned only if it can't fit)
+    named = series if len(series) > 1 else []  # one series: the title says it
+    widths = [draw.textlength(name, font=f) + 6 for _, _, name in named]
+    legend_x = px0 + draw.textlength(title, font=f) + 10
+    if legend_x + sum(widths) > px1:
+        legend_x = px1 - sum(widths)
+    for (_, colour, name), width in zip(named, widths, strict=True):
         draw.text((legend_x, y0 + 2), name, fill=colour, font=f)
+        legend_x += width
     draw.rectangle((px0, py0, px1, py1), outline=(190, 190, 190))
     values = [v for vals, _, _ in series for v in vals if v is not None and math.isfinite(v)]
     if not steps or not values:
@@ -255,9 +261,10 @@ def render_frame(
         raise ValueError(f"unknown layer(s) {sorted(unknown)}; choose from {sorted(LAYERS)}")
     text = {**DEFAULT_LABELS, **(labels or {})}
     image = Image.new("RGB", frame_size(size, plots), (255, 255, 255))
-    if "heatmap" in layers:
-        image.paste(_heatmap(lab, size), (0, 0))
-    draw = ImageDraw.Draw(image)
+    # the plane is drawn on a picture of its own, so points, grid lines and arrows that leave the view are
+    # cut off at its edge instead of being drawn over the charts beside it
+    scene = _heatmap(lab, size) if "heatmap" in layers else Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(scene)
     if "manifold" in layers:
         _manifold(lab, draw, size)
     if "real" in layers:
@@ -269,7 +276,8 @@ def render_frame(
         _arrows(lab, fake, draw, size)
     draw.rectangle((0, 0, size - 1, size - 1), outline=(160, 160, 160))
     _legend(draw, layers, text, size)
+    image.paste(scene, (0, 0))
     if plots:
-        _plots(lab, draw, (size + 4, 0, image.width - 2, size), text)
+        _plots(lab, ImageDraw.Draw(image), (size + 4, 0, image.width - 2, size), text)
     return image
 
