@@ -58,6 +58,11 @@ def test_lower_the_learning_rate_while_it_trains(page: Page, step: Step, train_a
         outcome = page.wait_for_function(PROGRESS_OR_ERROR, timeout=RUN_TIMEOUT_MS).json_value()
         assert outcome == "progress", f"no training progress; the page shows {outcome}"
 
+    with step("the new-rate boxes start empty ('keep'), not at a 0 that reads as a rate"):
+        for box in ("#train-lr-g input", "#train-lr-d input"):
+            expect(page.locator(box)).to_have_value("")
+            expect(page.locator(box)).to_have_attribute("placeholder", "empty: keep")
+
     with step("press 'Lower the learning rate now' and see what the next step will use"):
         page.locator("#train-lr-lower").click()
         expect(page.locator("#train-lr-note")).to_contain_text(
@@ -73,6 +78,7 @@ def test_lower_the_learning_rate_while_it_trains(page: Page, step: Step, train_a
         page.locator("#train-stop").click()
         expect(page.locator("#train-status")).to_contain_text(re.compile(r"Stopped at step \d+|Finished 2000 steps"),
                                                               timeout=RUN_TIMEOUT_MS)
+        expect(page.locator("#train-stop-note")).not_to_contain_text("Stopping", timeout=STEP_TIMEOUT_MS)  # past now
         run_dir = Path(page.get_by_label("Run folder").input_value())
         state = json.loads((run_dir / "training" / "state.json").read_text())
         assert [(c["reason"], c["lr_g"][1]) for c in state["lr_changes"]] == [("manual", pytest.approx(2e-5))], state[

@@ -226,3 +226,16 @@ def test_an_upload_list_that_names_a_folder_is_refused(tmp_path) -> None:
     assert train_tab._upload_paths([str(image)]) == [str(image)]
     with pytest.raises(InvalidInputError, match="a folder can't be uploaded"):
         train_tab._upload_paths([str(image), str(tmp_path)])
+
+
+@pytest.mark.parametrize(("text", "rate"), [("", None), ("  ", None), (None, None), ("2e-5", 2e-5),
+                                            ("0.00002", 2e-5), ("0,00002", 2e-5)])
+def test_the_pages_rate_boxes_read_empty_as_keep_and_a_decimal_comma(text, rate) -> None:
+    assert train_tab._rate_from_text(text) == (pytest.approx(rate) if rate else None)
+
+
+def test_a_rate_box_with_words_is_a_sentence() -> None:
+    from gandemo.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="'fast' is not a learning rate"):
+        train_tab._rate_from_text("fast")

@@ -648,6 +648,27 @@ def _rates_text(rates: tuple[float, float]) -> str:
 def set_learning_rate(job_info: dict[str, Any] | None, lr_g: float | None, lr_d: float | None) -> str:
     """Change the running job's learning rates (G's, D's; empty keeps one) from its next step on. Only the
     browser that started the job (its token in ``job_info``) may."""
+    return _set_rates(job_info, lr_g, lr_d)
+
+
+@human_errors
+def set_learning_rate_in_page(job_info: dict[str, Any] | None, lr_g: str | None, lr_d: str | None) -> str:
+    """The page's Apply button: its boxes are text, so that an empty box reads as empty ("keep") rather than
+    as the 0 a number box shows; "2e-5", "0.00002" and "0,00002" are all read."""
+    return _set_rates(job_info, _rate_from_text(lr_g), _rate_from_text(lr_d))
+
+
+def _rate_from_text(text: str | None) -> float | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        raise InvalidInputError(t("train.lr.not_a_number", text=text[:40])) from None
+
+
+def _set_rates(job_info: dict[str, Any] | None, lr_g: Any, lr_d: Any) -> str:
     trainer, refusal = _own_trainer(job_info)
     if refusal:
         return refusal
@@ -664,7 +685,7 @@ def lower_learning_rate(job_info: dict[str, Any] | None, factor: float | None) -
     if refusal:
         return refusal, gr.update(), gr.update()
     rates = trainer.lower_learning_rates(0.1 if factor is None else factor)
-    return _rates_text(rates), rates[0], rates[1]
+    return _rates_text(rates), f"{rates[0]:g}", f"{rates[1]:g}"
 
 
 def _summary_text(summary: str) -> str:
@@ -757,10 +778,9 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
                                              min_width=80), label="train.lr.factor")
                     lower_btn = tr(gr.Button(elem_id="train-lr-lower"), value="train.lr.lower")
                 with gr.Row():
-                    new_lr_g = tr(gr.Number(value=None, minimum=0, maximum=0.1, elem_id="train-lr-g"),
-                                  label="train.lr.new_g", placeholder="train.lr.keep")
-                    new_lr_d = tr(gr.Number(value=None, minimum=0, maximum=0.1, elem_id="train-lr-d"),
-                                  label="train.lr.new_d", placeholder="train.lr.keep")
+                    # text boxes: a number box can't be empty, and its 0 read as "set the rate to 0" beside Apply
+                    new_lr_g = tr(gr.Textbox(max_lines=1, elem_id="train-lr-g"), label="train.lr.new_g", placeholder="train.lr.keep")
+                    new_lr_d = tr(gr.Textbox(max_lines=1, elem_id="train-lr-d"), label="train.lr.new_d", placeholder="train.lr.keep")
                     apply_btn = tr(gr.Button(elem_id="train-lr-apply", min_width=80), value="train.lr.apply")
                 lr_note = gr.Markdown(elem_id="train-lr-note")
         with gr.Column(scale=3):
@@ -811,6 +831,9 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
     # browser's storage once that tab is opened, after the page-load event that re-attaches a reloaded page
     job_info = gr.BrowserState(None, storage_key="gandemo-train-job", render=False)
     api_start = gr.Button(visible=False)  # /train: the API's endpoint, with the API's outputs
+    # /set_learning_rate: the API's endpoint takes numbers (None keeps a rate); the page's boxes are text
+    api_lr = gr.Button(visible=False)
+    api_lr_g, api_lr_d = (gr.Number(None, minimum=0, maximum=0.1, visible=False) for _ in range(2))
 
     by_param = {**{API_NAMES.get(name, name): w for name, w in widgets.items()}, "files": files, "unit": unit,
                 "fit": fit, "alpha": alpha, "resume": resume, "job_info": job_info}
@@ -825,11 +848,14 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
     # Progress (and, for bad input, the error badge) shows on the status line only: the toast says what
     # went wrong, and the plots, preview and download panels don't each get a red "Error" of their own.
     start.click(train_in_page, settings, page_outputs, api_visibility="private", concurrency_limit=4,
-                concurrency_id="train", show_progress_on=[status])
+                concurrency_id="train", show_progress_on=[status]).then(
+        lambda: "", None, stop_note, api_visibility="private", queue=False)  # "will stop after this step" is past
     api_start.click(train, settings, outputs, api_name="train", concurrency_limit=4, concurrency_id="train",
                     show_progress_on=[status])
     stop.click(stop_training, job_info, stop_note, api_name="stop_training", queue=False)
-    apply_btn.click(set_learning_rate, [job_info, new_lr_g, new_lr_d], lr_note, api_name="set_learning_rate", queue=False)
+    apply_btn.click(set_learning_rate_in_page, [job_info, new_lr_g, new_lr_d], lr_note, api_visibility="private",
+                    queue=False)
+    api_lr.click(set_learning_rate, [job_info, api_lr_g, api_lr_d], lr_note, api_name="set_learning_rate", queue=False)
     lower_btn.click(lower_learning_rate, [job_info, lr_factor], [lr_note, new_lr_g, new_lr_d],
                     api_visibility="private", queue=False)
     refresh.click(refresh_runs, job_info, resume, api_visibility="private", queue=False)
