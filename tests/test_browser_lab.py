@@ -200,6 +200,27 @@ def test_the_lab_is_drawn_when_opened_and_again_in_a_new_language(page: Page, st
     assert js_errors == [], js_errors
 
 
+def test_reproduce_a_figure_shows_its_measurements_in_words(page: Page, step: Step, js_errors: list[str]) -> None:
+    """The "Reproduce a figure" section: a fresh run to the chosen step, its picture, and what it measured as a
+    sentence in the page's language (scripts get the same as a dict from /lab_run)."""
+    from playwright.sync_api import expect
+
+    with step("open the Lab and its 'Reproduce a figure' section"):
+        open_lab(page)
+        page.locator("#language-switch").get_by_label("Tiếng Việt").check()
+        expect(page.locator("#lab-play")).to_have_text(t("lab.play", "vi"))
+        page.get_by_text(t("lab.section.figure", "vi"), exact=True).click()
+    with step("run 40 steps from scratch: the picture and a Vietnamese summary, the live lab untouched"):
+        page.locator("#lab-run-steps input").fill("40")
+        page.locator("#lab-run").click()
+        expect(page.locator("#lab-run-summary")).to_contain_text("Một lần chạy mới 40 bước", timeout=STEP_TIMEOUT_MS)
+        expect(page.locator("#lab-run-summary")).to_contain_text(re.compile(r"\bbước 40\b"))
+        expect(page.locator("#lab-run-summary")).not_to_contain_text("modes_covered")
+        expect_text(page, "#lab-stats", r"\bbước 0\b")
+
+    assert js_errors == [], js_errors
+
+
 def test_one_step_in_two_phases_d_then_g(page: Page, step: Step, js_errors: list[str]) -> None:
     with step("open the Lab"):
         open_lab(page)

@@ -21,6 +21,7 @@ from ..errors import InvalidInputError
 from ..i18n import t
 from ..lab.config import DATASETS, FIELD_RULES, MAX_STEPS, LabConfig, check_value
 from ..lab.data import points_from_sketch, points_from_text
+from ..lab.lab import Lab
 from ..lab.presets import PRESETS, preset_config
 from ..lab.render import LAYERS, render_frame
 from ..lab.runner import run_lab
@@ -369,6 +370,21 @@ def sketch_to_points(sketch: Any) -> tuple[str, str]:
 def lab_run(*args: Any) -> tuple[str, dict[str, Any]]:
     """A fresh lab from these settings, trained ``steps`` steps: the final picture and its metrics
     (the same for the same settings: reproduce a figure from a script)."""
+    path, metrics, _ = _run(*args)
+    return path, metrics
+
+
+@human_errors
+@takes(*SETTINGS, "steps", "layers", request=False)
+def lab_run_in_page(*args: Any) -> tuple[str, str]:
+    """The page's "run from scratch" button: ``lab_run``'s picture, and its measurements as a sentence in the
+    page's language (the API keeps the metrics as a dict)."""
+    path, metrics, lab = _run(*args)
+    summary = _stats(LabSession(lab))
+    return path, t("lab.run.summary", steps=metrics["steps"], stats=summary)
+
+
+def _run(*args: Any) -> tuple[str, dict[str, Any], Lab]:
     *values, steps, layers = args
     if isinstance(steps, float) and steps.is_integer():
         steps = int(steps)
@@ -379,7 +395,8 @@ def lab_run(*args: Any) -> tuple[str, dict[str, Any]]:
     result = run_lab(config, steps, size=VIEW_SIZE, show=show, labels=_labels(), time_budget_s=lab_run_limit_s())
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.metrics.items()}
     path = png_file(result.image, output_dir("lab-run") / f"lab-{steps}.png")
-    return path, metrics
+    assert result.lab is not None
+    return path, metrics, result.lab
 
 
 def close_lab(request: gr.Request) -> None:
@@ -466,7 +483,10 @@ def build_lab_tab(tr: Localizer) -> dict[str, dict[str, Any]]:
                 run_steps = tr(gr.Number(value=2000, precision=None, step=1, minimum=1, maximum=MAX_STEPS, elem_id="lab-run-steps"),
                                label="lab.run_steps")
                 run_btn = tr(gr.Button(elem_id="lab-run"), value="lab.run")
-                run_metrics = tr(gr.JSON(elem_id="lab-run-metrics"), label="lab.run_metrics")
+                run_summary = gr.Markdown(elem_id="lab-run-summary")
+                # /lab_run's metrics as a dict, for scripts; the page shows them as a sentence instead
+                run_metrics = gr.JSON(visible=False, elem_id="lab-run-metrics")
+                api_run = gr.Button(visible=False)
 
     settings = [dataset, points, noise_dim, noise, g_layers, g_units, d_layers, d_units, activation, loss, d_steps,
                 g_steps, opt_g, opt_d, lr_g, lr_d, batch_size, label_smoothing, gp_weight, d_skip, minibatch, seed]
@@ -486,6 +506,8 @@ def build_lab_tab(tr: Localizer) -> dict[str, dict[str, Any]]:
                  cancels=[playing], **CONCURRENCY)
     cure.click(apply_cure, preset, [*settings, view, stats, preset_text], api_visibility="private", **CONCURRENCY)
     use_sketch.click(sketch_to_points, sketch, [points, dataset], api_visibility="private", **CONCURRENCY)
-    run_btn.click(lab_run, [*settings, run_steps, layers], [view, run_metrics], api_name="lab_run", **RUN_CONCURRENCY)
+    run_btn.click(lab_run_in_page, [*settings, run_steps, layers], [view, run_summary], api_visibility="private",
+                  **RUN_CONCURRENCY)
+    api_run.click(lab_run, [*settings, run_steps, layers], [view, run_metrics], api_name="lab_run", **RUN_CONCURRENCY)
     return {"show": {"fn": lab_show, "inputs": [*settings, layers], "outputs": [view, stats], **CONCURRENCY},
             "redraw": {"fn": lab_redraw, "inputs": [layers], "outputs": [view, stats], **CONCURRENCY}}
