@@ -454,6 +454,8 @@ def test_stop_writes_a_checkpoint_and_resume_continues_with_optimizer_state(rgb:
             cancel.set()
     assert events[-1].kind == "stopped" and events[-1].step == 5 and events[-1].checkpoint == out, events[-1]
     assert max(e.step for e in events) == 5
+    # what G draws at the stop comes with it, though no preview was due (a short run must show a sample)
+    assert events[-2].kind == "step" and events[-2].preview is None and events[-1].preview is not None
     assert state_of(out)["step"] == 5 and len(state_of(out)["history"]) == 5
     load_generator(str(out), device="cpu")
 

@@ -396,8 +396,11 @@ class Trainer:
             if self.dist.any(cancel is not None and cancel.is_set()):  # a stop on any rank stops them all here
                 path = self.save()
                 self.dist.verify(self, final=True)
-                yield TrainEvent("stopped", self.step, total, checkpoint=path,
-                                 message=f"Stopped at step {self.step}; checkpoint saved.")
+                stopped = TrainEvent("stopped", self.step, total, checkpoint=path,
+                                     message=f"Stopped at step {self.step}; checkpoint saved.")
+                if self.dist.is_main:  # what G draws now, even when Stop came before the first preview
+                    stopped.preview, _ = self.preview()
+                yield stopped
                 return
             t0 = time.perf_counter()
             stats = self.train_step()
