@@ -17,6 +17,9 @@ CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; image-rendering: crisp-edges; }
 #model-info { min-height: 6em; }
 #language-switch { margin-left: auto; }
+/* Pictures to read or click (the sample grid a seed is picked from, the frames, charts, training samples): their
+   label sits above them, where Gradio floats it over the picture's top-left corner */
+.label-above .image-container { padding-top: 2.4em; box-sizing: border-box; }
 """ + ENLARGE_CSS
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")

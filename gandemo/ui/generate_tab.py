@@ -391,7 +391,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                                     info="generate.truncation.info")
                 gen_btn = tr(gr.Button(variant="primary", elem_id="generate-btn"), value="generate.button")
                 grid = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="sample-grid",
-                                   elem_classes=["pixelated"], buttons=["download", "fullscreen"]), label="generate.grid")
+                                   elem_classes=["pixelated", "label-above"], buttons=["download", "fullscreen"]), label="generate.grid")
                 picked_text = tr(gr.Markdown(), value="generate.pick_hint")
                 with gr.Row():
                     use_a = tr(gr.Button(size="sm"), value="generate.use_a")
@@ -412,7 +412,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                               choices=list(zip(MODE_KEYS, MODES)))
                 interp_btn = tr(gr.Button(variant="primary", elem_id="interpolate-btn"), value="generate.interpolate")
                 strip = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False, elem_id="frame-strip",
-                                    elem_classes=["pixelated", "enlarge"]), label="generate.strip")
+                                    elem_classes=["pixelated", "enlarge", "label-above"]), label="generate.strip")
                 animation = tr(gr.Image(type="filepath", interactive=False, elem_id="animation", height=GRID_DISPLAY_PX // 2,
                                         elem_classes=["pixelated", "enlarge"]),
                                label="generate.animation")
@@ -434,7 +434,7 @@ def build_generate_tab(tr: Localizer) -> dict[str, gr.components.Component]:
                     with gr.Column(scale=1, min_width=200):
                         latent_image = tr(gr.Image(type="filepath", interactive=False, elem_id="latent-image",
                                                    elem_classes=["pixelated"]), label="generate.latent.image")
-                latent_bars = tr(gr.Image(type="filepath", interactive=False, elem_id="latent-chart"),
+                latent_bars = tr(gr.Image(type="filepath", interactive=False, elem_id="latent-chart", elem_classes=["label-above"]),
                                  label="generate.latent.chart")
                 latent_note = gr.Markdown(elem_id="latent-note")
             with tr(gr.Tab("Layers"), label="generate.layers_tab") as layers_tab:

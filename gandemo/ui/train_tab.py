@@ -796,9 +796,9 @@ def build_train_tab(tr: Localizer) -> dict[str, Any]:
             with gr.Column(visible=False, elem_id="train-watch") as watch:
                 with gr.Row(equal_height=True):
                     real = tr(gr.Image(type="filepath", interactive=False, elem_id="train-real", height=GRID_HEIGHT,
-                                       elem_classes=["pixelated"]), label="train.real")
+                                       elem_classes=["pixelated", "label-above"]), label="train.real")
                     preview = tr(gr.Image(format="png", image_mode=None, type="pil", interactive=False,
-                                          height=GRID_HEIGHT, elem_id="train-preview", elem_classes=["pixelated"]),
+                                          height=GRID_HEIGHT, elem_id="train-preview", elem_classes=["pixelated", "label-above"]),
                                  label="train.generated")
                 strip = tr(gr.Gallery(elem_id="train-strip", columns=STRIP_LIMIT, rows=1, height=STRIP_HEIGHT,
                                       object_fit="contain", interactive=False, elem_classes=["pixelated"]),
