@@ -78,6 +78,9 @@ def test_generate_pick_a_seed_and_interpolate(page: Page, step: Step, js_errors:
         page.locator("#generate-btn").click()
         grid = image_loaded(page, "#sample-grid")
         assert grid["width"] == 512 and grid["height"] == 512, grid  # 4 x 4 cells of 32 px, upscaled 4x
+        label = page.locator("#sample-grid [data-testid=block-label]").bounding_box()
+        shown = page.locator("#sample-grid img").bounding_box()
+        assert label and shown and label["y"] + label["height"] <= shown["y"] + 1, (label, shown)  # not over row 1
 
     with step("the files to keep are made when asked for: native and upscaled PNG"):
         page.locator("#grid-files-btn").click()
