@@ -70,7 +70,7 @@ def download_vgg_weights(repo: str = DEFAULT_VGG_REPO) -> Path:
     from ..hub import parse_repo_id
 
     repo_id, revision = parse_repo_id(repo)
-    where = f"'{VGG_FILENAME}' of {repo_id}" + (f"@{revision}" if revision else "")
+    where = f"{repo_id}" + (f"@{revision}" if revision else "") + f"/{VGG_FILENAME}"  # no English 'of' in a translated sentence
     alternatives = (
         "Or use a local copy: --vgg-weights PATH or GANDEMO_VGG_WEIGHTS=PATH (timm's vgg19 model.safetensors "
         "or torchvision's vgg19-*.pth)."
