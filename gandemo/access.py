@@ -260,12 +260,16 @@ def intake_pixel_budget() -> int:
     return int(1e6 * _env_number("GANDEMO_INTAKE_MAX_MEGAPIXELS", SHARED_INTAKE_MAX_MEGAPIXELS if is_shared() else 0))
 
 
+def _env_size(name: str, shared_default: str) -> int:
+    """Bytes from $name ('10GB'), else ``shared_default`` on a shared server; 0 (no quota) locally or for '0'."""
+    text = os.environ.get(name, "").strip() or (shared_default if is_shared() else "0")
+    return 0 if text == "0" else parse_size(text, name)
+
+
 def runs_budget() -> tuple[float, int]:
     """(max age of an untouched run in seconds, most bytes all runs may hold); 0 means no limit."""
     age = 3600 * _env_number("GANDEMO_RUNS_MAX_AGE_HOURS", SHARED_RUNS_MAX_AGE_HOURS if is_shared() else 0)
-    quota_text = os.environ.get("GANDEMO_RUNS_QUOTA", "").strip() or (SHARED_RUNS_QUOTA if is_shared() else "0")
-    quota = 0 if quota_text == "0" else parse_size(quota_text, "GANDEMO_RUNS_QUOTA")
-    return age, quota
+    return age, _env_size("GANDEMO_RUNS_QUOTA", SHARED_RUNS_QUOTA)
 
 
 def _usage(folder: Path) -> tuple[float, int]:
@@ -328,8 +332,7 @@ def prune_runs(keep: tuple[str | Path, ...] = (), now: float | None = None) -> l
 
 def outputs_quota() -> int:
     """Bytes the downloadable files of all requests may take ($GANDEMO_OUTPUTS_QUOTA; 0: no quota)."""
-    text = os.environ.get("GANDEMO_OUTPUTS_QUOTA", "").strip() or (SHARED_OUTPUTS_QUOTA if is_shared() else "0")
-    return 0 if text == "0" else parse_size(text, "GANDEMO_OUTPUTS_QUOTA")
+    return _env_size("GANDEMO_OUTPUTS_QUOTA", SHARED_OUTPUTS_QUOTA)
 
 
 # ---------------------------------------------------------------------------- upload size

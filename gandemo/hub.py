@@ -64,6 +64,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._
 # never "." or ".." as a part. It names a file under the cache's refs/ folder, so nothing else may pass.
 _REVISION = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
 MAX_REVISION_CHARS = 128
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def valid_revision(revision: str) -> bool:
@@ -313,12 +314,12 @@ def cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
     rev = revision or "main"
     if not valid_revision(rev):
         return None
-    commit = rev if re.fullmatch(r"[0-9a-f]{40}", rev) else None
+    commit = rev if _COMMIT.fullmatch(rev) else None
     ref = storage / "refs" / rev
     if commit is None and ref.is_file() and not ref.is_symlink() and ref.stat().st_size <= 64:
         commit = ref.read_text(errors="replace").strip()
     # a ref file holds a commit hash; anything else (a path a stranger hopes to open) is not a snapshot
-    if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
+    if commit is None or not _COMMIT.fullmatch(commit):
         return None
     folder = storage / "snapshots" / commit
     return folder if folder.is_dir() else None
